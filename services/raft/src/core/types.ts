@@ -134,6 +134,8 @@ export interface Ready {
   messagesAfterPersist: Message[];
   committedEntries: Entry[];
   readStates: ReadState[];
+  /** Reads (by requestId) this node could not serve: no leader, or leadership was lost. */
+  droppedReads: number[];
 }
 
 export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {

@@ -1,0 +1,546 @@
+// The Raft state machine of one node: messages and ticks in, messages and log
+// changes out. No I/O, no clock, no randomness except the injected `random`.
+// RawNode (raw-node.ts) packages its output into Ready batches for a driver.
+//
+// Election (pre-vote, votes, check-quorum) lives in election.ts and replication
+// (appends, commit, snapshots) in replication.ts; this file holds the state, the
+// role transitions and the dispatch of messages by term and role.
+
+import { applyConfChange, checkConfChange, cloneConfig, decodeConfChange, encodeConfChange, replicas, voters } from "./confchange.ts";
+import type { ConfChange } from "./confchange.ts";
+import * as election from "./election.ts";
+import { Progress } from "./progress.ts";
+import { quorumIndex } from "./quorum.ts";
+import { RaftLog } from "./raft-log.ts";
+import { ReadRounds } from "./read-index.ts";
+import * as replication from "./replication.ts";
+import { emptyMessage } from "./types.ts";
+import type { Config, Entry, HardState, Message, MessageType, NodeId, ReadState, SnapshotMeta, StateRole } from "./types.ts";
+
+export interface RaftOptions {
+  id: NodeId;
+  /** Ticks without hearing from a leader before campaigning (randomised in [T, 2T)). */
+  electionTicks: number;
+  /** Ticks between a leader's heartbeats. */
+  heartbeatTicks: number;
+  /** A number in [0, 1): the only source of randomness, so simulations replay exactly. */
+  random: () => number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  /** Flow control: entries and bytes per append message, appends in flight per follower. */
+  maxMsgEntries?: number;
+  maxMsgBytes?: number;
+  maxInflight?: number;
+  /** Committed entries handed out per Ready. */
+  maxApplyEntries?: number;
+}
+
+export interface InitialState {
+  hardState: HardState;
+  /** The snapshot the log starts after (index 0, term 0 and an empty config for none). */
+  snapshot: SnapshotMeta;
+  entries: Entry[];
+  /** How far the state machine had already applied (it survives restarts on its own). */
+  applied?: number;
+}
+
+export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: string; leader: NodeId };
+
+export class Raft {
+  readonly id: NodeId;
+  readonly opts: Required<RaftOptions>;
+
+  term: number;
+  vote: NodeId;
+  role: StateRole = "follower";
+  leader: NodeId = "";
+  log: RaftLog;
+
+  /** The configuration in force: the latest committed one. */
+  config: Config;
+  /** The configuration at the log's compaction point, and every one committed after it. */
+  confBase: { index: number; config: Config };
+  confHistory: { index: number; config: Config }[] = [];
+  /** The newest snapshot the application holds (what a lagging follower is sent). */
+  latestSnapshot: SnapshotMeta;
+  /** An incoming snapshot the driver must install (follower side). */
+  pendingInstall: SnapshotMeta | undefined;
+
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
+
+  /** Leader: one per replica (voters and standbys), including itself. */
+  progress = new Map<NodeId, Progress>();
+  /** Candidate / pre-candidate: the answers so far. */
+  votes = new Map<NodeId, boolean>();
+  /** Leader: index of the last conf change in the log; a new one waits until it is committed. */
+  pendingConfIndex = 0;
+  /** Leader: the node leadership is being handed to, if any. */
+  leadTransferee: NodeId = "";
+  readRounds = new ReadRounds();
+
+  /** Output collected until the next Ready. */
+  msgs: Message[] = [];
+  msgsAfterPersist: Message[] = [];
+  readStates: ReadState[] = [];
+  droppedReads: number[] = [];
+
+  constructor(opts: RaftOptions, initial: InitialState) {
+    this.id = opts.id;
+    this.opts = {
+      preVote: true,
+      checkQuorum: true,
+      maxMsgEntries: 512,
+      maxMsgBytes: 1 << 20,
+      maxInflight: 64,
+      maxApplyEntries: 4096,
+      ...opts,
+    };
+    this.term = initial.hardState.term;
+    this.vote = initial.hardState.vote;
+    this.latestSnapshot = { ...initial.snapshot, config: cloneConfig(initial.snapshot.config) };
+    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit);
+    // The configuration is the snapshot's plus every committed change after it.
+    this.config = cloneConfig(initial.snapshot.config);
+    this.confBase = { index: initial.snapshot.index, config: this.config };
+    for (let i = this.log.firstIndex(); i <= this.log.committed; i++) this.applyCommittedEntry(this.log.entry(i)!);
+    this.log.applied = Math.max(this.log.applied, Math.min(initial.applied ?? 0, this.log.committed));
+    this.resetRandomizedElectionTimeout();
+  }
+
+  // ---- helpers used across the core ----
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  voters(): NodeId[] {
+    return voters(this.config);
+  }
+
+  /** Only voters campaign; standbys, spares and removed nodes never do. */
+  promotable(): boolean {
+    return this.config.members[this.id]?.role === "voter";
+  }
+
+  send(m: Message): void {
+    if (m.to === this.id) throw new Error(`${this.id} sending ${m.type} to itself`);
+    // Messages a leader sends (appends, heartbeats, snapshots) depend on nothing it
+    // has not already made durable, so they may leave before this Ready's fsync:
+    // that is what lets the leader's disk write overlap replication. Everything else
+    // (votes, acknowledgements) must wait until the state it reports is durable.
+    if (this.role === "leader" && leaderMessageTypes.has(m.type)) this.msgs.push(m);
+    else this.msgsAfterPersist.push(m);
+  }
+
+  message(type: MessageType, to: NodeId): Message {
+    return emptyMessage(type, this.id, to, this.term);
+  }
+
+  resetRandomizedElectionTimeout(): void {
+    const t = this.opts.electionTicks;
+    this.randomizedElectionTimeout = t + Math.floor(this.opts.random() * t);
+  }
+
+  quorumActive(): boolean {
+    const active = (id: NodeId) => (id === this.id || this.progress.get(id)?.recentActive ? 1 : 0);
+    return quorumIndex(this.voters(), active) === 1;
+  }
+
+  // ---- role transitions ----
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = "";
+    }
+    this.leader = "";
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.leadTransferee = "";
+    this.votes.clear();
+    this.progress.clear();
+    for (const r of this.readRounds.clear()) this.dropRead(r.requestId, r.from);
+  }
+
+  becomeFollower(term: number, leader: NodeId): void {
+    this.reset(term);
+    this.role = "follower";
+    this.leader = leader;
+  }
+
+  becomePreCandidate(): void {
+    // A pre-candidate changes neither its term nor its vote: failing a pre-vote must
+    // leave no trace, which is the whole point of pre-vote.
+    const term = this.term;
+    this.reset(term);
+    this.role = "pre-candidate";
+  }
+
+  becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  becomeLeader(): void {
+    this.reset(this.term);
+    this.role = "leader";
+    this.leader = this.id;
+    this.resetProgress();
+    // Commit an entry of our own term before serving reads or conf changes:
+    // earlier-term entries only commit indirectly through it (§5.4.2).
+    this.pendingConfIndex = this.log.lastIndex() + 1;
+    this.appendEntries([{ index: 0, term: 0, type: "normal", data: new Uint8Array() }]);
+  }
+
+  resetProgress(): void {
+    this.progress.clear();
+    for (const id of replicas(this.config)) {
+      const pr = new Progress(this.log.lastIndex() + 1, this.opts.maxInflight);
+      if (id === this.id) {
+        pr.match = this.log.stable;
+        pr.becomeReplicate();
+      }
+      this.progress.set(id, pr);
+    }
+  }
+
+  // ---- input ----
+
+  tick(): void {
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      election.campaign(this, this.opts.preVote ? "pre-vote" : "election");
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.opts.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.opts.checkQuorum) {
+        // A leader that cannot hear from a majority steps down, so clients stop
+        // waiting on it and its lease no longer holds followers back.
+        if (!this.quorumActive()) {
+          this.becomeFollower(this.term, "");
+          return;
+        }
+        for (const [id, pr] of this.progress) pr.recentActive = id === this.id;
+      }
+      // A transfer that did not finish within an election timeout is abandoned.
+      this.leadTransferee = "";
+    }
+    if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      replication.broadcastHeartbeat(this);
+    }
+  }
+
+  step(m: Message): void {
+    if (m.term > this.term) {
+      if ((m.type === "vote" || m.type === "prevote") && !m.transfer && this.inLease()) {
+        // We heard from a live leader within the election timeout: a node campaigning
+        // now is partitioned or flapping, and must not disturb the cluster.
+        return;
+      }
+      if (m.type === "prevote" || (m.type === "prevote-resp" && !m.reject)) {
+        // Pre-votes never move terms: the asked term is only hypothetical.
+      } else if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, "");
+      }
+    } else if (m.term < this.term) {
+      if (m.type === "append" || m.type === "heartbeat") {
+        // A stale leader (e.g. after a partition heals): tell it our term so it steps
+        // down. With check-quorum and pre-vote it could otherwise never learn it, as
+        // we ignore its pre-votes.
+        this.send(this.message("append-resp", m.from));
+      } else if (m.type === "prevote") {
+        const resp = this.message("prevote-resp", m.from);
+        resp.reject = true;
+        this.send(resp);
+      }
+      return;
+    }
+
+    switch (m.type) {
+      case "prevote":
+      case "vote":
+        election.handleVoteRequest(this, m);
+        return;
+    }
+    switch (this.role) {
+      case "leader":
+        return this.stepLeader(m);
+      case "follower":
+        return this.stepFollower(m);
+      default:
+        return this.stepCandidate(m);
+    }
+  }
+
+  inLease(): boolean {
+    return this.opts.checkQuorum && this.leader !== "" && this.electionElapsed < this.opts.electionTicks;
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    switch (m.type) {
+      case "append-resp":
+        if (pr) replication.handleAppendResponse(this, m, pr);
+        return;
+      case "heartbeat-resp":
+        if (pr) replication.handleHeartbeatResponse(this, m, pr);
+        return;
+      case "read-index":
+        this.readIndex(m.context, m.from);
+        return;
+      case "transfer-leader":
+        // As in etcd, `from` names the node to hand leadership to.
+        this.transferLeadership(m.from);
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "append":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        replication.handleAppend(this, m);
+        return;
+      case "heartbeat":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        replication.handleHeartbeat(this, m);
+        return;
+      case "snapshot":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        replication.handleSnapshot(this, m);
+        return;
+      case "timeout-now":
+        // Our leader hands leadership to us: campaign at once, without pre-vote,
+        // and tell voters to ignore their lease.
+        if (this.promotable()) election.campaign(this, "transfer");
+        return;
+      case "transfer-leader":
+        if (this.leader) this.send({ ...m, to: this.leader, term: this.term, from: m.from });
+        return;
+      case "read-index-resp":
+        this.readStates.push({ index: m.index, requestId: m.context });
+        return;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case "append":
+      case "heartbeat":
+      case "snapshot":
+        // Someone won this term.
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        return;
+      case "prevote-resp":
+      case "vote-resp":
+        election.handleVoteResponse(this, m);
+        return;
+    }
+  }
+
+  // ---- requests from the driver ----
+
+  /** Appends entries as leader, assigning index and term. */
+  appendEntries(entries: Entry[]): void {
+    let index = this.log.lastIndex();
+    const stamped = entries.map((e) => ({ ...e, index: ++index, term: this.term }));
+    this.log.truncateAndAppend(stamped);
+    // Our own entry counts toward commit only once it is durable (see advanceStable).
+    replication.broadcastAppend(this);
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    const refused = this.refuseProposal();
+    if (refused) return refused;
+    this.appendEntries([{ index: 0, term: 0, type: "normal", data }]);
+    return { ok: true, index: this.log.lastIndex(), term: this.term };
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    const refused = this.refuseProposal();
+    if (refused) return refused;
+    if (this.pendingConfIndex > this.log.committed) {
+      return { ok: false, error: "another membership change is in progress", leader: this.leader };
+    }
+    const problem = checkConfChange(this.config, cc);
+    if (problem) return { ok: false, error: problem, leader: this.leader };
+    if (cc.id === this.id && (cc.op === "remove" || cc.role !== "voter")) {
+      return { ok: false, error: "transfer leadership away before demoting or removing the leader", leader: this.leader };
+    }
+    this.appendEntries([{ index: 0, term: 0, type: "conf", data: encodeConfChange(cc) }]);
+    this.pendingConfIndex = this.log.lastIndex();
+    return { ok: true, index: this.log.lastIndex(), term: this.term };
+  }
+
+  private refuseProposal(): ProposeResult | undefined {
+    if (this.role !== "leader") return { ok: false, error: "not the leader", leader: this.leader };
+    if (this.leadTransferee) return { ok: false, error: "leadership transfer in progress", leader: this.leader };
+    return undefined;
+  }
+
+  /** Asks for a linearizable read; a ReadState with `requestId` comes out once it is safe. */
+  readIndex(requestId: number, from: NodeId = this.id): void {
+    if (this.role !== "leader") {
+      if (this.leader && from === this.id) {
+        const m = this.message("read-index", this.leader);
+        m.context = requestId;
+        this.send(m);
+      } else {
+        this.dropRead(requestId, from);
+      }
+      return;
+    }
+    // Until an entry of our term is committed our commit index may be behind the
+    // true one (§6.4 step 1): refuse rather than serve a stale read.
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.dropRead(requestId, from);
+      return;
+    }
+    if (this.voters().length === 1 && this.voters()[0] === this.id) {
+      this.releaseRead({ index: this.log.committed, requestId, from, round: 0 });
+      return;
+    }
+    this.readRounds.add(this.log.committed, requestId, from);
+  }
+
+  releaseRead(r: { index: number; requestId: number; from: NodeId; round: number }): void {
+    if (r.from === this.id) {
+      this.readStates.push({ index: r.index, requestId: r.requestId });
+    } else {
+      const m = this.message("read-index-resp", r.from);
+      m.index = r.index;
+      m.context = r.requestId;
+      this.send(m);
+    }
+  }
+
+  private dropRead(requestId: number, from: NodeId): void {
+    if (from === this.id) this.droppedReads.push(requestId);
+  }
+
+  /** Leader: reads whose round a majority has now acknowledged. */
+  maybeReleaseReads(): void {
+    if (!this.readRounds.hasPending()) return;
+    const acked = quorumIndex(this.voters(), (id) =>
+      id === this.id ? this.readRounds.current : (this.progress.get(id)?.readAck ?? 0),
+    );
+    for (const r of this.readRounds.release(acked)) this.releaseRead(r);
+  }
+
+  transferLeadership(to: NodeId): void {
+    if (this.role !== "leader") {
+      if (this.leader) {
+        const m = this.message("transfer-leader", this.leader);
+        m.from = to;
+        this.send(m);
+      }
+      return;
+    }
+    if (to === this.id || this.config.members[to]?.role !== "voter") return;
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    this.electionElapsed = 0;
+    const pr = this.progress.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send(this.message("timeout-now", to));
+    else replication.sendAppend(this, to);
+  }
+
+  // ---- commit and configuration ----
+
+  /** Moves the commit index, applying configuration changes that become committed. */
+  commitTo(index: number): boolean {
+    const from = this.log.committed;
+    if (!this.log.commitTo(index)) return false;
+    for (let i = from + 1; i <= index; i++) this.applyCommittedEntry(this.log.entry(i)!);
+    return true;
+  }
+
+  private applyCommittedEntry(e: Entry): void {
+    if (e.type !== "conf") return;
+    this.config = applyConfChange(this.config, decodeConfChange(e.data));
+    this.confHistory.push({ index: e.index, config: this.config });
+    if (this.role !== "leader") return;
+    if (this.config.members[this.id]?.role !== "voter") {
+      // A leader removed or demoted (possible only through an older leader's entry)
+      // steps down rather than lead a group it no longer votes in.
+      this.becomeFollower(this.term, "");
+      return;
+    }
+    for (const id of replicas(this.config)) {
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.opts.maxInflight));
+    }
+    for (const id of [...this.progress.keys()]) {
+      if (!this.config.members[id] || this.config.members[id].role === "spare") this.progress.delete(id);
+    }
+  }
+
+  /** The configuration as of `index` (for describing a snapshot taken there). */
+  configAt(index: number): Config {
+    if (index < this.confBase.index) throw new Error(`configuration at ${index} is compacted`);
+    let config = this.confBase.config;
+    for (const h of this.confHistory) if (h.index <= index) config = h.config;
+    return cloneConfig(config);
+  }
+
+  /** The driver made entries up to `index` durable. */
+  advanceStable(index: number): void {
+    if (index <= this.log.stable || this.log.term(index) === undefined) return;
+    this.log.stable = index;
+    if (this.role === "leader") {
+      const self = this.progress.get(this.id);
+      if (self && self.maybeUpdate(index)) replication.maybeCommit(this);
+    }
+  }
+
+  /**
+   * The application holds a snapshot of its state at `index` (<= applied). Entries up
+   * to `index - keepEntries` are dropped; a follower that needs older ones gets the snapshot.
+   */
+  compact(index: number, keepEntries: number): SnapshotMeta {
+    const term = this.log.term(index);
+    if (term === undefined || index > this.log.applied) throw new Error(`cannot snapshot at ${index}`);
+    this.latestSnapshot = { index, term, config: this.configAt(index) };
+    const cut = index - keepEntries;
+    const cutTerm = this.log.term(cut);
+    if (cut > this.log.snapshotIndex && cutTerm !== undefined) {
+      this.confBase = { index: cut, config: this.configAt(cut) };
+      this.confHistory = this.confHistory.filter((h) => h.index > cut);
+      this.log.compact(cut, cutTerm);
+    }
+    return this.latestSnapshot;
+  }
+
+  /** Follower: replace log and configuration by a snapshot from the leader. */
+  restoreSnapshot(meta: SnapshotMeta): void {
+    this.log.restore(meta);
+    this.config = cloneConfig(meta.config);
+    this.confBase = { index: meta.index, config: this.config };
+    this.confHistory = [];
+    this.latestSnapshot = { ...meta, config: cloneConfig(meta.config) };
+    this.pendingInstall = meta;
+  }
+}
+
+const leaderMessageTypes = new Set<MessageType>(["append", "heartbeat", "snapshot", "timeout-now"]);

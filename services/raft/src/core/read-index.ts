@@ -1,0 +1,55 @@
+// Linearizable reads without writing to the log (ReadIndex, Raft thesis §6.4).
+//
+// A read remembers the commit index at the time it arrived and the leader's next
+// "read round". Every heartbeat and append the leader sends carries the current
+// round number, and replies echo it. Once a majority of voters has acknowledged a
+// round at or after the read's, the leader has proven it was still the leader after
+// the read arrived, so the state at the remembered commit index is fresh enough.
+// Under write load the rounds ride on appends; an idle leader sends one heartbeat
+// per batch of reads.
+
+import type { NodeId } from "./types.ts";
+
+export interface PendingRead {
+  /** The commit index when the read arrived: the state to read must include it. */
+  index: number;
+  round: number;
+  requestId: number;
+  /** Who asked: this node, or a follower that forwarded the read. */
+  from: NodeId;
+}
+
+export class ReadRounds {
+  /** The round number that messages sent from now on carry. */
+  current = 0;
+  /** Whether reads are waiting for a round that has not been broadcast yet. */
+  broadcastNeeded = false;
+  private pending: PendingRead[] = [];
+
+  add(index: number, requestId: number, from: NodeId): void {
+    if (!this.broadcastNeeded) {
+      this.current++;
+      this.broadcastNeeded = true;
+    }
+    this.pending.push({ index, round: this.current, requestId, from });
+  }
+
+  /** Reads whose round a quorum has acknowledged (`ackedRound` = the quorum's round). */
+  release(ackedRound: number): PendingRead[] {
+    let n = 0;
+    while (n < this.pending.length && this.pending[n].round <= ackedRound) n++;
+    return n === 0 ? [] : this.pending.splice(0, n);
+  }
+
+  hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Leadership is lost: the reads cannot be confirmed by this node any more. */
+  clear(): PendingRead[] {
+    const dropped = this.pending;
+    this.pending = [];
+    this.broadcastNeeded = false;
+    return dropped;
+  }
+}
