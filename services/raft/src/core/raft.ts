@@ -12,8 +12,10 @@ import * as election from "./election.ts";
 import { Progress } from "./progress.ts";
 import { quorumIndex } from "./quorum.ts";
 import { RaftLog } from "./raft-log.ts";
+import * as reads from "./read-index.ts";
 import { ReadRounds } from "./read-index.ts";
 import * as replication from "./replication.ts";
+import * as transfer from "./transfer.ts";
 import { emptyMessage } from "./types.ts";
 import type { Config, Entry, HardState, Message, MessageType, NodeId, ReadState, SnapshotMeta, StateRole } from "./types.ts";
 
@@ -162,7 +164,7 @@ export class Raft {
     this.leadTransferee = "";
     this.votes.clear();
     this.progress.clear();
-    for (const r of this.readRounds.clear()) this.dropRead(r.requestId, r.from);
+    for (const r of this.readRounds.clear()) reads.refuseRead(this, r.requestId, r.from);
   }
 
   becomeFollower(term: number, leader: NodeId): void {
@@ -304,11 +306,11 @@ export class Raft {
         if (pr) replication.handleHeartbeatResponse(this, m, pr);
         return;
       case "read-index":
-        this.readIndex(m.context, m.from);
+        reads.requestRead(this, m.context, m.from);
         return;
       case "transfer-leader":
         // As in etcd, `from` names the node to hand leadership to.
-        this.transferLeadership(m.from);
+        transfer.transferLeadership(this, m.from);
         return;
     }
   }
@@ -339,7 +341,8 @@ export class Raft {
         if (this.leader) this.send({ ...m, to: this.leader, term: this.term, from: m.from });
         return;
       case "read-index-resp":
-        this.readStates.push({ index: m.index, requestId: m.context });
+        if (m.reject) this.droppedReads.push(m.context);
+        else this.readStates.push({ index: m.index, requestId: m.context });
         return;
     }
   }
@@ -401,70 +404,12 @@ export class Raft {
   }
 
   /** Asks for a linearizable read; a ReadState with `requestId` comes out once it is safe. */
-  readIndex(requestId: number, from: NodeId = this.id): void {
-    if (this.role !== "leader") {
-      if (this.leader && from === this.id) {
-        const m = this.message("read-index", this.leader);
-        m.context = requestId;
-        this.send(m);
-      } else {
-        this.dropRead(requestId, from);
-      }
-      return;
-    }
-    // Until an entry of our term is committed our commit index may be behind the
-    // true one (§6.4 step 1): refuse rather than serve a stale read.
-    if (this.log.term(this.log.committed) !== this.term) {
-      this.dropRead(requestId, from);
-      return;
-    }
-    if (this.voters().length === 1 && this.voters()[0] === this.id) {
-      this.releaseRead({ index: this.log.committed, requestId, from, round: 0 });
-      return;
-    }
-    this.readRounds.add(this.log.committed, requestId, from);
-  }
-
-  releaseRead(r: { index: number; requestId: number; from: NodeId; round: number }): void {
-    if (r.from === this.id) {
-      this.readStates.push({ index: r.index, requestId: r.requestId });
-    } else {
-      const m = this.message("read-index-resp", r.from);
-      m.index = r.index;
-      m.context = r.requestId;
-      this.send(m);
-    }
-  }
-
-  private dropRead(requestId: number, from: NodeId): void {
-    if (from === this.id) this.droppedReads.push(requestId);
-  }
-
-  /** Leader: reads whose round a majority has now acknowledged. */
-  maybeReleaseReads(): void {
-    if (!this.readRounds.hasPending()) return;
-    const acked = quorumIndex(this.voters(), (id) =>
-      id === this.id ? this.readRounds.current : (this.progress.get(id)?.readAck ?? 0),
-    );
-    for (const r of this.readRounds.release(acked)) this.releaseRead(r);
+  readIndex(requestId: number): void {
+    reads.requestRead(this, requestId, this.id);
   }
 
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader") {
-      if (this.leader) {
-        const m = this.message("transfer-leader", this.leader);
-        m.from = to;
-        this.send(m);
-      }
-      return;
-    }
-    if (to === this.id || this.config.members[to]?.role !== "voter") return;
-    if (this.leadTransferee === to) return;
-    this.leadTransferee = to;
-    this.electionElapsed = 0;
-    const pr = this.progress.get(to)!;
-    if (pr.match === this.log.lastIndex()) this.send(this.message("timeout-now", to));
-    else replication.sendAppend(this, to);
+    transfer.transferLeadership(this, to);
   }
 
   // ---- commit and configuration ----

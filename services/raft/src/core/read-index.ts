@@ -8,6 +8,8 @@
 // Under write load the rounds ride on appends; an idle leader sends one heartbeat
 // per batch of reads.
 
+import { quorumIndex } from "./quorum.ts";
+import type { Raft } from "./raft.ts";
 import type { NodeId } from "./types.ts";
 
 export interface PendingRead {
@@ -51,5 +53,63 @@ export class ReadRounds {
     this.pending = [];
     this.broadcastNeeded = false;
     return dropped;
+  }
+}
+
+/** A read asked of this node (`from` = itself) or forwarded to it by a follower. */
+export function requestRead(r: Raft, requestId: number, from: NodeId): void {
+  if (r.role !== "leader") {
+    if (r.leader && from === r.id) {
+      const m = r.message("read-index", r.leader);
+      m.context = requestId;
+      r.send(m);
+    } else {
+      refuseRead(r, requestId, from);
+    }
+    return;
+  }
+  // Until an entry of our term is committed our commit index may be behind the
+  // true one (thesis §6.4 step 1): refuse rather than serve a stale read.
+  if (r.log.term(r.log.committed) !== r.term) {
+    refuseRead(r, requestId, from);
+    return;
+  }
+  const voters = r.voters();
+  if (voters.length === 1 && voters[0] === r.id) {
+    releaseRead(r, { index: r.log.committed, requestId, from });
+    return;
+  }
+  r.readRounds.add(r.log.committed, requestId, from);
+}
+
+/** Leader: serves the reads whose round a majority has now acknowledged. */
+export function maybeReleaseReads(r: Raft): void {
+  if (!r.readRounds.hasPending()) return;
+  const acked = quorumIndex(r.voters(), (id) =>
+    id === r.id ? r.readRounds.current : (r.progress.get(id)?.readAck ?? 0),
+  );
+  for (const read of r.readRounds.release(acked)) releaseRead(r, read);
+}
+
+function releaseRead(r: Raft, read: { index: number; requestId: number; from: NodeId }): void {
+  if (read.from === r.id) {
+    r.readStates.push({ index: read.index, requestId: read.requestId });
+  } else {
+    const m = r.message("read-index-resp", read.from);
+    m.index = read.index;
+    m.context = read.requestId;
+    r.send(m);
+  }
+}
+
+/** The read cannot be served here now; the caller retries (perhaps elsewhere). */
+export function refuseRead(r: Raft, requestId: number, from: NodeId): void {
+  if (from === r.id) {
+    r.droppedReads.push(requestId);
+  } else {
+    const m = r.message("read-index-resp", from);
+    m.reject = true;
+    m.context = requestId;
+    r.send(m);
   }
 }

@@ -4,6 +4,8 @@
 
 import type { Progress } from "./progress.ts";
 import { quorumIndex } from "./quorum.ts";
+import { maybeReleaseReads } from "./read-index.ts";
+import { maybeSendTimeoutNow } from "./transfer.ts";
 import type { Raft } from "./raft.ts";
 import type { Message, NodeId } from "./types.ts";
 
@@ -76,7 +78,7 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   pr.recentActive = true;
   if (m.context > pr.readAck) {
     pr.readAck = m.context;
-    r.maybeReleaseReads();
+    maybeReleaseReads(r);
   }
   if (m.reject) {
     const hint = m.logTerm > 0 ? r.log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
@@ -96,9 +98,7 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
     if (!maybeCommit(r) && r.role === "leader") {
       while (sendAppend(r, m.from, false)) { /* refill the pipeline */ }
     }
-    if (r.role === "leader" && m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
-      r.send(r.message("timeout-now", m.from));
-    }
+    maybeSendTimeoutNow(r, m.from);
   } else if (wasPaused && !pr.isPaused()) {
     while (sendAppend(r, m.from, false)) { /* the window opened */ }
   }
@@ -109,7 +109,7 @@ export function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void
   pr.probeSent = false;
   if (m.context > pr.readAck) {
     pr.readAck = m.context;
-    r.maybeReleaseReads();
+    maybeReleaseReads(r);
   }
   if (pr.match < r.log.lastIndex()) {
     // Appends in flight may all have been lost; a heartbeat answer is our cue to
