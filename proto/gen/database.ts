@@ -144,8 +144,8 @@ export interface ExecReply {
 export interface Migration {
   /** schema version this migration produces; versions are 1, 2, 3... */
   version: number;
-  /** may hold several statements */
-  sql: string;
+  /** one SQL statement each */
+  statements: string[];
 }
 
 export interface MigrateRequest {
@@ -1003,7 +1003,7 @@ export const ExecReply: MessageFns<ExecReply> = {
 };
 
 function createBaseMigration(): Migration {
-  return { version: 0, sql: "" };
+  return { version: 0, statements: [] };
 }
 
 export const Migration: MessageFns<Migration> = {
@@ -1011,8 +1011,8 @@ export const Migration: MessageFns<Migration> = {
     if (message.version !== 0) {
       writer.uint32(8).uint32(message.version);
     }
-    if (message.sql !== "") {
-      writer.uint32(18).string(message.sql);
+    for (const v of message.statements) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -1043,7 +1043,7 @@ export const Migration: MessageFns<Migration> = {
               break;
             }
 
-            message.sql = reader.string();
+            message.statements.push(reader.string());
             continue;
           }
         }
@@ -1061,7 +1061,9 @@ export const Migration: MessageFns<Migration> = {
   fromJSON(object: any): Migration {
     return {
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
-      sql: isSet(object.sql) ? globalThis.String(object.sql) : "",
+      statements: globalThis.Array.isArray(object?.statements)
+        ? object.statements.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1070,8 +1072,8 @@ export const Migration: MessageFns<Migration> = {
     if (message.version !== 0) {
       obj.version = Math.round(message.version);
     }
-    if (message.sql !== "") {
-      obj.sql = message.sql;
+    if (message.statements?.length) {
+      obj.statements = message.statements;
     }
     return obj;
   },
@@ -1082,7 +1084,7 @@ export const Migration: MessageFns<Migration> = {
   fromPartial(object: DeepPartial<Migration>): Migration {
     const message = createBaseMigration();
     message.version = object.version ?? 0;
-    message.sql = object.sql ?? "";
+    message.statements = object.statements?.map((e) => e) || [];
     return message;
   },
 };
@@ -2758,7 +2760,7 @@ export const DatabaseService = {
     responseSerialize: (value: ExecReply): Buffer => Buffer.from(ExecReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExecReply => ExecReply.decode(value),
   },
-  /** Applies pending schema migrations as one transaction, in one log entry. */
+  /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate: {
     path: "/shoal.database.Database/Migrate" as const,
     requestStream: false as const,
@@ -2853,7 +2855,7 @@ export const DatabaseService = {
 export interface DatabaseServer extends UntypedServiceImplementation {
   /** Applies a batch of statements as one transaction, in one log entry. */
   exec: handleUnaryCall<ExecRequest, ExecReply>;
-  /** Applies pending schema migrations as one transaction, in one log entry. */
+  /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate: handleUnaryCall<MigrateRequest, MigrateReply>;
   query: handleUnaryCall<QueryRequest, QueryReply>;
   /**
@@ -2885,7 +2887,7 @@ export interface DatabaseClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExecReply) => void,
   ): ClientUnaryCall;
-  /** Applies pending schema migrations as one transaction, in one log entry. */
+  /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate(
     request: MigrateRequest,
     callback: (error: ServiceError | null, response: MigrateReply) => void,

@@ -1,0 +1,129 @@
+// A client of the replicated database that knows several nodes. Writes carry a
+// request id and are retried with the same id until the cluster gives a definite
+// answer, so a caller always learns whether its write committed: retries after a
+// leader crash are applied at most once (the state machine remembers request ids).
+
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import * as pb from "../../../../proto/gen/database.ts";
+import type { Param } from "../db/param.ts";
+import type { TlsConfig } from "../transport/credentials.ts";
+import { LeaderClients } from "./leader-clients.ts";
+import { paramToValue, valueToParam } from "./value-codec.ts";
+
+export interface ExecStatement {
+  sql: string;
+  params?: Param[];
+  expectChanges?: number;
+}
+
+export interface ExecPrecondition {
+  sql: string;
+  params?: Param[];
+  expectRows?: number;
+  expectValue?: Param;
+  message?: string;
+}
+
+export interface ExecResult {
+  appliedIndex: number;
+  results: { changes: number; lastInsertRowid: number }[];
+}
+
+export interface Rows {
+  columns: string[];
+  rows: Param[][];
+  appliedIndex: number;
+}
+
+/** Codes after which the same request may be retried (elsewhere). */
+const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED]);
+
+export class DatabaseClientError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ClusterDatabaseClient {
+  private readonly clients: LeaderClients;
+  private preferred: string;
+
+  constructor(
+    private readonly addresses: string[],
+    tls: TlsConfig,
+    private readonly timeoutMs = 15_000,
+  ) {
+    if (addresses.length === 0) throw new Error("no database addresses");
+    this.clients = new LeaderClients(tls);
+    this.preferred = addresses[0];
+  }
+
+  async exec(statements: ExecStatement[], opts: { preconditions?: ExecPrecondition[]; requestId?: string } = {}): Promise<ExecResult> {
+    const req: pb.ExecRequest = {
+      requestId: opts.requestId ?? randomUUID(),
+      statements: statements.map((s) => ({
+        sql: s.sql,
+        params: (s.params ?? []).map(paramToValue),
+        ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
+      })),
+      preconditions: (opts.preconditions ?? []).map((p) => ({
+        sql: p.sql,
+        params: (p.params ?? []).map(paramToValue),
+        message: p.message ?? "",
+        ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
+        ...(p.expectValue !== undefined ? { expectValue: paramToValue(p.expectValue) } : {}),
+      })),
+    };
+    const reply = await this.retrying<pb.ExecRequest, pb.ExecReply>("exec", req);
+    return { appliedIndex: reply.appliedIndex, results: reply.results };
+  }
+
+  async query(sql: string, params: Param[] = [], opts: { stale?: boolean; minIndex?: number } = {}): Promise<Rows> {
+    const req: pb.QueryRequest = {
+      sql,
+      params: params.map(paramToValue),
+      consistency: opts.stale ? pb.Consistency.STALE : pb.Consistency.LINEARIZABLE,
+      minIndex: opts.minIndex ?? 0,
+    };
+    const reply = await this.retrying<pb.QueryRequest, pb.QueryReply>("query", req);
+    return { columns: reply.columns, rows: reply.rows.map((r) => r.values.map(valueToParam)), appliedIndex: reply.appliedIndex };
+  }
+
+  status(address = this.preferred): Promise<pb.StatusReply> {
+    return this.clients.call<pb.StatusRequest, pb.StatusReply>(address, "status", {}, new grpc.Metadata(), Date.now() + 5_000);
+  }
+
+  /** Calls `method`, following leader hints and trying other nodes until a definite answer or the deadline. */
+  private async retrying<Req, Res>(method: string, req: Req): Promise<Res> {
+    const deadline = Date.now() + this.timeoutMs;
+    let attempt = 0;
+    let last: grpc.ServiceError | undefined;
+    while (Date.now() < deadline) {
+      const address = this.preferred;
+      try {
+        const res = await this.clients.call<Req, Res>(address, method, req, new grpc.Metadata(), Math.min(deadline, Date.now() + 5_000));
+        return res;
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        if (!RETRYABLE.has(err.code)) throw new DatabaseClientError(err.code, err.details || err.message);
+        last = err;
+        const hint = err.metadata?.get("shoal-leader")[0]?.toString().split("=")[1];
+        this.preferred = hint && hint !== address ? hint : this.addresses[++attempt % this.addresses.length];
+        await sleep(Math.min(200, 10 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+    throw new DatabaseClientError(last?.code ?? grpc.status.DEADLINE_EXCEEDED, `no definite answer within ${this.timeoutMs} ms: ${last?.details ?? "timeout"}`);
+  }
+
+  close(): void {
+    this.clients.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
