@@ -20,6 +20,8 @@ export class Invariants {
   /** Leader Append-Only: per node, the term it led and the last index it appended then. */
   private leading = new Map<NodeId, { term: number; last: number }>();
   maxCommitted = 0;
+  /** Every (index, term) ever written to any log, and the entry it named. */
+  private written = new Map<string, string>();
 
   becameLeader(id: NodeId, term: number, log: RaftLog): void {
     const other = this.leaders.get(term);
@@ -48,6 +50,21 @@ export class Invariants {
       throw new InvariantViolation(`leader append-only: ${id} (term ${term}) rewrote index ${entries[0].index} <= ${l.last}`);
     }
     l.last = entries[entries.length - 1].index;
+  }
+
+  /**
+   * Log Matching, checked on every write: an (index, term) pair names exactly one
+   * entry across all logs. (The prefix half follows by induction from the append
+   * consistency check, and checkLogMatching verifies it across logs periodically.)
+   */
+  wroteEntries(id: NodeId, entries: Entry[]): void {
+    for (const e of entries) {
+      const at = `${e.index}:${e.term}`;
+      const key = entryKey(e);
+      const prior = this.written.get(at);
+      if (prior === undefined) this.written.set(at, key);
+      else if (prior !== key) throw new InvariantViolation(`log matching: ${id} wrote a different entry at index ${e.index} term ${e.term}`);
+    }
   }
 
   appliedEntry(id: NodeId, e: Entry, state: string): void {

@@ -152,6 +152,7 @@ export class Simulation {
       persisted: (node, rd) => {
         const raft = node.raw!.raft;
         if (raft.role === "leader") this.invariants.leaderAppended(node.id, raft.term, rd.entries);
+        this.invariants.wroteEntries(node.id, rd.entries);
       },
       installedSnapshot: (node, index) => {
         this.log(`${node.id} installed snapshot at ${index}`);
