@@ -154,10 +154,6 @@ export class DatabaseNode {
   }
 
   private handleReady(rd: Ready): void {
-    if (rd.softState && rd.softState.role !== "leader") {
-      // Reads waiting for a leader's confirmation will not get it from us now.
-      if (rd.softState.role !== "follower" || rd.softState.leader === "") this.updatePeers();
-    }
     this.sendAll(rd.messages);
     if (rd.entries.length || rd.hardState || rd.snapshot) {
       this.wal.save(rd.hardState, rd.entries, rd.snapshot ? { index: rd.snapshot.meta.index } : undefined);
