@@ -16,6 +16,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Whether we heard from it during the current check-quorum period. */
   recentActive = false;
+  /** The highest commit index we told it, so it is told of every later one promptly. */
+  sentCommit = 0;
   /** The highest read round it has acknowledged (see read-index.ts). */
   readAck = 0;
   /** Last indexes of the appends in flight (replicate state), oldest first. */

@@ -68,6 +68,8 @@ export class Raft {
   /** An incoming snapshot the driver must install (follower side). */
   pendingInstall: SnapshotMeta | undefined;
 
+  /** The term in the last hard state the driver made durable. */
+  durableTerm: number;
   electionElapsed = 0;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
@@ -101,6 +103,7 @@ export class Raft {
     };
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
+    this.durableTerm = this.term;
     this.latestSnapshot = { ...initial.snapshot, config: cloneConfig(initial.snapshot.config) };
     this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit);
     // The configuration is the snapshot's plus every committed change after it.
@@ -128,11 +131,13 @@ export class Raft {
 
   send(m: Message): void {
     if (m.to === this.id) throw new Error(`${this.id} sending ${m.type} to itself`);
-    // Messages a leader sends (appends, heartbeats, snapshots) depend on nothing it
-    // has not already made durable, so they may leave before this Ready's fsync:
-    // that is what lets the leader's disk write overlap replication. Everything else
-    // (votes, acknowledgements) must wait until the state it reports is durable.
-    if (this.role === "leader" && leaderMessageTypes.has(m.type)) this.msgs.push(m);
+    // Messages a leader sends (appends, heartbeats, snapshots) depend on nothing but
+    // its term, so once that term is durable they may leave before this Ready's
+    // fsync: that is what lets the leader's disk write overlap replication. A single
+    // voter wins its election without asking anyone, so its new term may not be
+    // durable yet; a crash would then let it lead the same term twice. Everything
+    // else (votes, acknowledgements) waits until the state it reports is durable.
+    if (this.role === "leader" && leaderMessageTypes.has(m.type) && this.durableTerm === this.term) this.msgs.push(m);
     else this.msgsAfterPersist.push(m);
   }
 

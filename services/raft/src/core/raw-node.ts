@@ -43,8 +43,10 @@ export class RawNode {
     this.raft.step(m);
   }
 
+  /** Starts an election now (with pre-vote), as if the election timeout had passed. A leader ignores it. */
   campaign(): void {
-    if (this.raft.role !== "leader") this.raft.electionElapsed = this.raft.randomizedElectionTimeout;
+    if (this.raft.role === "leader") return;
+    this.raft.electionElapsed = this.raft.randomizedElectionTimeout;
     this.raft.tick();
   }
 
@@ -124,6 +126,7 @@ export class RawNode {
   /** The driver has carried out `rd`: its entries are durable and its committed entries applied. */
   advance(rd: Ready): void {
     const r = this.raft;
+    if (rd.hardState) r.durableTerm = rd.hardState.term;
     if (rd.committedEntries.length) {
       r.log.applied = Math.max(r.log.applied, rd.committedEntries[rd.committedEntries.length - 1].index);
     }

@@ -25,6 +25,7 @@ export function sendAppend(r: Raft, to: NodeId, allowEmpty = true): boolean {
   m.entries = entries;
   m.commit = r.log.committed;
   m.context = r.readRounds.current;
+  pr.sentCommit = Math.max(pr.sentCommit, m.commit);
   pr.sentAppend(entries.length ? entries[entries.length - 1].index : prevIndex, entries.length);
   r.send(m);
   return true;
@@ -54,6 +55,7 @@ export function broadcastHeartbeat(r: Raft): void {
     // Never tell a follower to commit beyond what it is known to hold.
     m.commit = Math.min(pr.match, r.log.committed);
     m.context = r.readRounds.current;
+    pr.sentCommit = Math.max(pr.sentCommit, m.commit);
     r.send(m);
   }
 }
@@ -97,6 +99,8 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
     }
     if (!maybeCommit(r) && r.role === "leader") {
       while (sendAppend(r, m.from, false)) { /* refill the pipeline */ }
+      // A follower that was paused when the commit index moved has not heard of it.
+      if (pr.sentCommit < r.log.committed && pr.match >= r.log.committed) sendAppend(r, m.from, true);
     }
     maybeSendTimeoutNow(r, m.from);
   } else if (wasPaused && !pr.isPaused()) {
@@ -160,9 +164,10 @@ export function handleSnapshot(r: Raft, m: Message): void {
   if (meta.index <= r.log.committed) {
     resp.index = r.log.committed;
   } else if (r.log.matchTerm(meta.index, meta.term)) {
-    // We already hold the snapshot's entries: just learn they are committed.
+    // We already hold the snapshot's entries: just learn they are committed. Answer
+    // only what is now known to match; entries after it are unchecked.
     r.commitTo(meta.index);
-    resp.index = r.log.lastIndex();
+    resp.index = r.log.committed;
   } else {
     r.restoreSnapshot(meta);
     resp.index = meta.index;

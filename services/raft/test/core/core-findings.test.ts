@@ -1,7 +1,5 @@
-// Behaviours of the core that look wrong, found while writing the tests in this
-// folder. Each test states what the core should do and fails today; they are
-// marked `todo` so the suite stays green until the core (services/raft/src/core,
-// owned elsewhere) is fixed. Remove the `todo` once a test passes.
+// Regression tests for behaviours of the core found wrong while writing the tests
+// in this folder (each failed before its fix in services/raft/src/core).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -25,7 +23,6 @@ function run(env: Interaction, ...commands: string[]): string {
 
 test(
   "a follower whose log matches a snapshot acknowledges only what it verified, not its whole log",
-  { todo: "replication.ts handleSnapshot answers r.log.lastIndex() in the matchTerm branch (etcd answers the commit index)" },
   () => {
     // n2 holds 4/2 and 5/2 (which the leader also has) and then 6/2, 7/2 from an old
     // leader that the current leader (term 3) never had. It receives a snapshot at 5/2.
@@ -49,7 +46,6 @@ test(
 
 test(
   "campaign() on a leader leaves it alone",
-  { todo: "raw-node.ts campaign() calls raft.tick() even for a leader, advancing its heartbeat and check-quorum clocks" },
   () => {
     const s = new RawNode(opts("s1"), bootstrapState([{ id: "s1", address: "s1" }]));
     s.campaign();
@@ -62,11 +58,6 @@ test(
 
 test(
   "every follower learns the new commit index without waiting for a heartbeat",
-  {
-    todo:
-      "replication.ts maybeCommit sends the commit only to followers that are not paused; a follower in probe (waiting for the " +
-      "answer to the append that carried the entry) is skipped, and its answer arriving after the commit sends nothing (sendAppend with allowEmpty=false)",
-  },
   () => {
     // A fresh election: n2's answer commits the no-op 4/2; n3's answer comes in
     // right after, but n3 is never told that 4 is committed until the next heartbeat.

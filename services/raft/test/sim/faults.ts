@@ -9,6 +9,8 @@ const MAX_NODES = 7;
 export class Faults {
   /** Nodes removed from the group: never restarted, their ids never reused. */
   readonly removed = new Set<NodeId>();
+  /** Nodes whose removal was proposed: never added back, as ids are never reused. */
+  private readonly removing = new Set<NodeId>();
 
   constructor(private readonly sim: Simulation) {}
 
@@ -155,7 +157,7 @@ export class Faults {
     let change: { id: NodeId; role?: Role } | undefined;
     if (action === "add") {
       // Reuse a started node that never made it into the group, else start a fresh one.
-      const idle = [...sim.nodes.values()].find((n) => n.alive && !members[n.id] && !this.removed.has(n.id));
+      const idle = [...sim.nodes.values()].find((n) => n.alive && !members[n.id] && !this.removing.has(n.id));
       if (idle) change = { id: idle.id, role: "standby" };
       else if (sim.nodes.size - this.removed.size < MAX_NODES) {
         const id = sim.newNodeId();
@@ -163,7 +165,7 @@ export class Faults {
         change = { id, role: "standby" };
       }
     } else if (action === "promote") {
-      const standbys = ids.filter((id) => members[id].role === "standby");
+      const standbys = ids.filter((id) => members[id].role === "standby" && !this.removing.has(id));
       if (standbys.length && raw.raft.voters().length < 5) change = { id: sim.rng.pick(standbys), role: "voter" };
     } else if (action === "demote") {
       const voters = ids.filter((id) => members[id].role === "voter" && id !== leader.id);
@@ -177,7 +179,10 @@ export class Faults {
       ? raw.proposeConfChange({ op: "set-role", id: change.id, role: change.role, address: change.id })
       : raw.proposeConfChange({ op: "remove", id: change.id });
     sim.log(`${leader.id} proposes ${change.role ? `${change.id} as ${change.role}` : `removal of ${change.id}`}: ${res.ok ? `index ${res.index}` : res.error}`);
-    if (res.ok && !change.role) this.removeWhenCommitted(change.id, res.index);
+    if (res.ok && !change.role) {
+      this.removing.add(change.id);
+      this.removeWhenCommitted(change.id, res.index);
+    }
     sim.pump(leader);
   }
 

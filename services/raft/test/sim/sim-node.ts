@@ -4,6 +4,7 @@
 import { RawNode } from "../../src/core/raw-node.ts";
 import type { InitialState, RaftOptions } from "../../src/core/raft.ts";
 import type { Entry, Message, NodeId, Ready } from "../../src/core/types.ts";
+import { InvariantViolation } from "./invariants.ts";
 import { MemoryDisk } from "./memory-disk.ts";
 
 export type KvCommand =
@@ -87,6 +88,13 @@ export class SimNode {
     if (!raw || this.inFlight || !raw.hasReady()) return false;
     const rd = raw.ready();
     if (rd.softState?.role === "leader") this.hooks.becameLeader(this, raw.raft.term);
+    // Messages sent before this Ready's fsync may only speak for a term already durable:
+    // a leader whose term is lost in a crash could otherwise lead the same term twice.
+    for (const m of rd.messages) {
+      if (m.term > this.disk.durable.hardState.term) {
+        throw new InvariantViolation(`${this.id} sent ${m.type} in term ${m.term} before that term was durable (disk has ${this.disk.durable.hardState.term})`);
+      }
+    }
     this.hooks.send(this.id, rd.messages, (i) => this.snapshotBytes(i));
     if (rd.snapshot) {
       const data = this.incoming.get(rd.snapshot.meta.index);
