@@ -19,7 +19,10 @@ export interface BenchNode {
   id: string;
   address: string;
   child: ChildProcess | undefined;
+  /** The tail of its stderr, for error messages. */
   stderr: string;
+  /** Memory reports it printed (see mem-probe.mjs). */
+  memReports: MemoryReport[];
 }
 
 export interface MemorySample {
@@ -72,7 +75,7 @@ export class BenchCluster {
     c.keyPath = join(dir, "cluster.key");
     await saveCertificate(pair, c.certPath, c.keyPath);
     c.tls = { cert: pair.cert, key: pair.key, ca: pair.cert };
-    for (const id of ids) c.nodes.push({ id, address: `127.0.0.1:${await freePort()}`, child: undefined, stderr: "" });
+    for (const id of ids) c.nodes.push({ id, address: `127.0.0.1:${await freePort()}`, child: undefined, stderr: "", memReports: [] });
     c.founders = c.nodes.map((n) => `${n.id}=${n.address}`).join(",");
     await Promise.all(c.nodes.map((n) => c.startNode(n.id)));
     return c;
@@ -117,8 +120,20 @@ export class BenchCluster {
     this.children.add(child);
     n.child = child;
     n.stderr = "";
+    let partial = "";
     child.stderr!.on("data", (d: Buffer) => {
-      n.stderr = (n.stderr + d.toString()).slice(-4000);
+      const text = d.toString();
+      n.stderr = (n.stderr + text).slice(-4000);
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.startsWith("shoal-mem ")) continue;
+        try {
+          n.memReports.push(JSON.parse(line.slice("shoal-mem ".length)) as MemoryReport);
+        } catch {
+          // not ours after all
+        }
+      }
     });
     return new Promise((res, rej) => {
       let ready = false;
@@ -175,19 +190,11 @@ export class BenchCluster {
   async memoryReport(id: string, timeoutMs = 3_000): Promise<MemoryReport | undefined> {
     const n = this.node(id);
     if (!n.child?.pid) return undefined;
-    const mark = n.stderr.lastIndexOf("shoal-mem ");
+    const seen = n.memReports.length;
     n.child.kill("SIGUSR2");
     const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      const at = n.stderr.lastIndexOf("shoal-mem ");
-      const eol = n.stderr.indexOf("\n", at);
-      if (at > mark && eol > at) return JSON.parse(n.stderr.slice(at + "shoal-mem ".length, eol)) as MemoryReport;
-      if (at >= 0 && at === mark && n.stderr.length >= 4000) {
-        // the tail buffer moved; look for a line after the old one by content instead
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return undefined;
+    while (Date.now() < end && n.memReports.length === seen) await new Promise((r) => setTimeout(r, 20));
+    return n.memReports[seen];
   }
 
   /** SIGTERM (a clean stop, which also writes --cpu-prof profiles), SIGKILL after `graceMs`. */

@@ -68,15 +68,19 @@ export async function tcpRoundTrip(count = 2000, budgetMs = 20_000): Promise<Sum
   });
   const ping = Buffer.alloc(SIZE, 1);
   const once = () =>
-    new Promise<void>((res) => {
+    new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error("loopback echo did not answer within 1 s")), 1_000);
       pending = SIZE;
-      wake = res;
+      wake = () => {
+        clearTimeout(timer);
+        res();
+      };
       sock.write(ping);
     });
   const samples: number[] = [];
+  const end = now() + budgetMs;
   try {
-    for (let i = 0; i < 200; i++) await once();
-    const end = now() + budgetMs;
+    for (let i = 0; i < 200 && now() < end; i++) await once();
     for (let i = 0; i < count && now() < end; i++) {
       const t = now();
       await once();
@@ -91,9 +95,9 @@ export async function tcpRoundTrip(count = 2000, budgetMs = 20_000): Promise<Sum
 
 /** Sequential unary gRPC calls (Database.Status: no disk, no Raft) to one node over mTLS. */
 export async function grpcRoundTrip(client: ClusterDatabaseClient, address: string, count = 2000, budgetMs = 20_000): Promise<Summary> {
-  for (let i = 0; i < 200; i++) await client.status(address);
-  const samples: number[] = [];
   const end = now() + budgetMs;
+  for (let i = 0; i < 200 && now() < end; i++) await client.status(address);
+  const samples: number[] = [];
   for (let i = 0; i < count && now() < end; i++) {
     const t = now();
     await client.status(address);

@@ -13,13 +13,15 @@
 //   RAFT_BENCH_CPU_PROF=/some/dir          start nodes with --cpu-prof (profiles land there on clean stop;
 //                                          SIGKILLed nodes write none, so leave out "failover")
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { ClusterDatabaseClient } from "../src/node/database-client.ts";
-import { BenchCluster, DEFAULT_MAIN } from "./cluster.ts";
+import { BenchCluster, DEFAULT_MAIN, type MemoryReport } from "./cluster.ts";
 import { failoverRound, type FailoverRound } from "./failover.ts";
-import { filesystemOf, fsyncLatency, grpcRoundTrip, tcpRoundTrip } from "./floor.ts";
+import { fsyncLatency, grpcRoundTrip, tcpRoundTrip } from "./floor.ts";
+import { backgroundLoad, machineCpu, machineLines, memoryBreakdown } from "./machine.ts";
 import { mb, ms, now, p50p99, perSec, sleep, table, type Row, type Summary } from "./percentiles.ts";
 import { bulkLoad, commitLatency, findLeader, readLatency, SCHEMA, TABLE, throughput, type ThroughputResult } from "./workloads.ts";
 
@@ -32,15 +34,6 @@ const profDir = process.env.RAFT_BENCH_CPU_PROF ? resolve(process.env.RAFT_BENCH
 
 const T0 = now();
 
-/** Machine-wide busy and steal CPU seconds so far, from /proc/stat (USER_HZ = 100). */
-function machineCpu(): Record<string, number> {
-  try {
-    const [user, nice, system, , , irq, softirq, steal] = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1).map(Number);
-    return { "machine busy": (user + nice + system + irq + softirq) / 100, "machine steal": steal / 100 };
-  } catch {
-    return {};
-  }
-}
 function progress(msg: string): void {
   process.stderr.write(`[${((now() - T0) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
 }
@@ -75,18 +68,12 @@ process.once("SIGTERM", onSignal);
 process.on("exit", () => cluster?.killAllSync());
 
 const nodeArgs = ["--tick-ms", String(TICK_MS), "--snapshot-every", String(SNAPSHOT_EVERY)];
-const nodeFlags = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
-
-const idle0 = machineCpu();
-await sleep(1_000);
-const idle1 = machineCpu();
-const background = 100 * ((idle1["machine busy"] ?? 0) - (idle0["machine busy"] ?? 0));
+// mem-probe.mjs answers SIGUSR2 with a memory breakdown; --expose-gc lets it add an after-GC figure.
+const probe = pathToFileURL(resolve(import.meta.dirname, "mem-probe.mjs")).href;
+const nodeFlags = ["--expose-gc", "--import", probe, ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])];
 
 console.log("Shoal raft bench");
-console.log(`  machine : ${availableParallelism()} CPUs (${cpus()[0]?.model ?? "?"}), ${mb(totalmem())} RAM, Linux ${release()}`);
-console.log(`  node    : ${process.version}`);
-console.log(`  load    : ${background.toFixed(0)}% of one core busy in the second before the bench (other processes); loadavg ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-console.log(`  data dir: ${dir} — ${filesystemOf(dir)}`);
+for (const line of machineLines(dir, await backgroundLoad())) console.log(line);
 console.log(`  nodes   : 3 processes, loopback gRPC + mTLS, WAL fdatasync per Ready; ${nodeArgs.join(" ")}`);
 console.log(`            (election after 10-20 ticks = ${10 * TICK_MS}-${20 * TICK_MS} ms; heartbeat every tick)`);
 if (nodeMain !== DEFAULT_MAIN) console.log(`  node main: ${nodeMain}`);
@@ -117,6 +104,8 @@ try {
   const leaderFirst = [leader.address, ...followers.map((n) => n.address)];
   const client = new ClusterDatabaseClient(leaderFirst, c.tls, 10_000);
   const baseline = Object.fromEntries(c.nodes.map((n) => [n.id, c.memory(n.id).rss]));
+  const startReports = new Map<string, MemoryReport | undefined>();
+  for (const n of c.nodes) startReports.set(n.id, await c.memoryReport(n.id));
   progress(`leader is ${leader.id}`);
   notes.push(`initial leader ${leader.id}; RSS at start: ${c.nodes.map((n) => `${n.id} ${mb(baseline[n.id])}`).join(", ")}`);
 
@@ -228,6 +217,17 @@ try {
         target: "< 150 MB",
         met: m.rss > 0 && m.rss < 150e6,
       });
+    }
+    // Where it goes: V8 heap, Buffers (external), the rest is native.
+    const fmt = memoryBreakdown;
+    for (const n of c.nodes) {
+      const start = startReports.get(n.id);
+      const r = await c.memoryReport(n.id);
+      if (!r) continue;
+      notes.push(`memory ${n.id}${n.id === leader.id ? " (leader)" : ""}:`);
+      if (start) notes.push(`  at start     ${fmt(start.before)}`);
+      notes.push(`  after load   ${fmt(r.before)}`);
+      if (r.afterGc) notes.push(`  after gc()   ${fmt(r.afterGc)}`);
     }
   });
 

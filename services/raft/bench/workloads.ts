@@ -66,9 +66,9 @@ export async function waitCaughtUp(
 /** Sequential one-row INSERTs: `warmup` unmeasured, then `count` measured (within `budgetMs`). */
 export async function commitLatency(client: ClusterDatabaseClient, writer: number, count: number, warmup: number, budgetMs: number): Promise<Summary> {
   let i = 0;
-  for (; i < warmup; i++) await insertOne(client, writer, i);
-  const samples: number[] = [];
   const end = now() + budgetMs;
+  for (; i < warmup && now() < end; i++) await insertOne(client, writer, i);
+  const samples: number[] = [];
   for (let k = 0; k < count && now() < end; k++, i++) {
     const t = now();
     await insertOne(client, writer, i);
@@ -156,9 +156,9 @@ export async function throughput(
 /** Sequential point reads by primary key, against whichever node `client` knows. */
 export async function readLatency(client: ClusterDatabaseClient, maxId: number, stale: boolean, count: number, budgetMs: number): Promise<Summary> {
   const sql = `SELECT v FROM ${TABLE} WHERE id = ?`;
-  for (let i = 0; i < 100; i++) await client.query(sql, [1 + (i % maxId)], { stale });
-  const samples: number[] = [];
   const end = now() + budgetMs;
+  for (let i = 0; i < 100 && now() < end; i++) await client.query(sql, [1 + (i % maxId)], { stale });
+  const samples: number[] = [];
   for (let i = 0; i < count && now() < end; i++) {
     const id = 1 + Math.floor(Math.random() * maxId);
     const t = now();

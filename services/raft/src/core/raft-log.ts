@@ -16,6 +16,8 @@ export class RaftLog {
   committed: number;
   /** Highest index handed to the application for applying. */
   applied: number;
+  /** The lowest index (re)written since the last takeChangedFrom(); Infinity for none. */
+  private changedFrom = Infinity;
 
   constructor(snapshot: Pick<SnapshotMeta, "index" | "term">, entries: Entry[], committed: number) {
     this.snapshotIndex = snapshot.index;
@@ -120,8 +122,16 @@ export class RaftLog {
     if (from <= this.snapshotIndex) throw new Error(`append at ${from} is inside the snapshot`);
     this.entries.length = from - this.snapshotIndex - 1;
     for (const e of entries) this.entries.push(e);
+    this.changedFrom = Math.min(this.changedFrom, from);
     // Anything from `from` on must be written (again) before it counts as durable.
     this.stable = Math.min(this.stable, from - 1);
+  }
+
+  /** Where the log changed since the last call (Infinity if it did not), for whoever tracks its contents. */
+  takeChangedFrom(): number {
+    const from = this.changedFrom;
+    this.changedFrom = Infinity;
+    return from;
   }
 
   commitTo(index: number): boolean {

@@ -6,7 +6,8 @@
 // (appends, commit, snapshots) in replication.ts; this file holds the state, the
 // role transitions and the dispatch of messages by term and role.
 
-import { applyConfChange, checkConfChange, cloneConfig, decodeConfChange, encodeConfChange, replicas, voters } from "./confchange.ts";
+import { checkConfChange, cloneConfig, encodeConfChange, replicas, voters } from "./confchange.ts";
+import { Configurations } from "./configuration.ts";
 import type { ConfChange } from "./confchange.ts";
 import * as election from "./election.ts";
 import { Progress } from "./progress.ts";
@@ -58,11 +59,8 @@ export class Raft {
   leader: NodeId = "";
   log: RaftLog;
 
-  /** The configuration in force: the latest committed one. */
-  config: Config;
-  /** The configuration at the log's compaction point, and every one committed after it. */
-  confBase: { index: number; config: Config };
-  confHistory: { index: number; config: Config }[] = [];
+  /** Every configuration in the log; the latest one is in force (configuration.ts). */
+  readonly configurations: Configurations;
   /** The newest snapshot the application holds (what a lagging follower is sent). */
   latestSnapshot: SnapshotMeta;
   /** An incoming snapshot the driver must install (follower side). */
@@ -107,14 +105,19 @@ export class Raft {
     this.latestSnapshot = { ...initial.snapshot, config: cloneConfig(initial.snapshot.config) };
     this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit);
     // The configuration is the snapshot's plus every committed change after it.
-    this.config = cloneConfig(initial.snapshot.config);
-    this.confBase = { index: initial.snapshot.index, config: this.config };
-    for (let i = this.log.firstIndex(); i <= this.log.committed; i++) this.applyCommittedEntry(this.log.entry(i)!);
+    this.configurations = new Configurations(initial.snapshot);
+    this.configurations.rewrite(this.log.firstIndex(), this.log);
+    this.log.takeChangedFrom();
     this.log.applied = Math.max(this.log.applied, Math.min(initial.applied ?? 0, this.log.committed));
     this.resetRandomizedElectionTimeout();
   }
 
   // ---- helpers used across the core ----
+
+  /** The configuration in force. */
+  get config(): Config {
+    return this.configurations.current();
+  }
 
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
@@ -375,6 +378,7 @@ export class Raft {
     let index = this.log.lastIndex();
     const stamped = entries.map((e) => ({ ...e, index: ++index, term: this.term }));
     this.log.truncateAndAppend(stamped);
+    this.logChanged();
     // Our own entry counts toward commit only once it is durable (see advanceStable).
     replication.broadcastAppend(this);
   }
@@ -419,39 +423,34 @@ export class Raft {
 
   // ---- commit and configuration ----
 
-  /** Moves the commit index, applying configuration changes that become committed. */
+  /** Moves the commit index. A leader whose own removal or demotion is now committed steps down. */
   commitTo(index: number): boolean {
-    const from = this.log.committed;
     if (!this.log.commitTo(index)) return false;
-    for (let i = from + 1; i <= index; i++) this.applyCommittedEntry(this.log.entry(i)!);
+    if (this.role === "leader" && !this.promotable() && this.configurations.currentIndex() <= this.log.committed) {
+      this.becomeFollower(this.term, "");
+    }
     return true;
   }
 
-  private applyCommittedEntry(e: Entry): void {
-    if (e.type !== "conf") return;
-    this.config = applyConfChange(this.config, decodeConfChange(e.data));
-    this.confHistory.push({ index: e.index, config: this.config });
+  /** Call after appending to the log: configurations in new entries take effect now. */
+  logChanged(): void {
+    const from = this.log.takeChangedFrom();
+    if (from === Infinity || !this.configurations.rewrite(from, this.log)) return;
     if (this.role !== "leader") return;
-    if (this.config.members[this.id]?.role !== "voter") {
-      // A leader removed or demoted (possible only through an older leader's entry)
-      // steps down rather than lead a group it no longer votes in.
-      this.becomeFollower(this.term, "");
-      return;
-    }
+    // Replicate to the new configuration's replicas at once. A leader that the new
+    // configuration demotes keeps leading (without counting itself) until the entry
+    // commits, then steps down (commitTo).
     for (const id of replicas(this.config)) {
       if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.opts.maxInflight));
     }
     for (const id of [...this.progress.keys()]) {
-      if (!this.config.members[id] || this.config.members[id].role === "spare") this.progress.delete(id);
+      if (id !== this.id && (!this.config.members[id] || this.config.members[id].role === "spare")) this.progress.delete(id);
     }
   }
 
   /** The configuration as of `index` (for describing a snapshot taken there). */
   configAt(index: number): Config {
-    if (index < this.confBase.index) throw new Error(`configuration at ${index} is compacted`);
-    let config = this.confBase.config;
-    for (const h of this.confHistory) if (h.index <= index) config = h.config;
-    return cloneConfig(config);
+    return this.configurations.at(index);
   }
 
   /** The driver made entries up to `index` durable. */
@@ -475,8 +474,7 @@ export class Raft {
     const cut = index - keepEntries;
     const cutTerm = this.log.term(cut);
     if (cut > this.log.snapshotIndex && cutTerm !== undefined) {
-      this.confBase = { index: cut, config: this.configAt(cut) };
-      this.confHistory = this.confHistory.filter((h) => h.index > cut);
+      this.configurations.compact(cut);
       this.log.compact(cut, cutTerm);
     }
     return this.latestSnapshot;
@@ -485,9 +483,8 @@ export class Raft {
   /** Follower: replace log and configuration by a snapshot from the leader. */
   restoreSnapshot(meta: SnapshotMeta): void {
     this.log.restore(meta);
-    this.config = cloneConfig(meta.config);
-    this.confBase = { index: meta.index, config: this.config };
-    this.confHistory = [];
+    this.log.takeChangedFrom();
+    this.configurations.reset(meta);
     this.latestSnapshot = { ...meta, config: cloneConfig(meta.config) };
     this.pendingInstall = meta;
   }

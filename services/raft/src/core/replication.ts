@@ -135,6 +135,7 @@ export function handleAppend(r: Raft, m: Message): void {
   if (r.log.matchTerm(m.index, m.logTerm)) {
     const lastNew = m.index + m.entries.length;
     r.log.appendFromLeader(m.entries);
+    r.logChanged();
     r.commitTo(Math.min(m.commit, lastNew));
     resp.index = lastNew;
     r.send(resp);

@@ -118,7 +118,8 @@ export class SimNode {
     if (rd.snapshot) {
       this.kv = decodeKvSnapshot(this.incoming.get(rd.snapshot.meta.index)!);
       this.appliedIndex = rd.snapshot.meta.index;
-      this.incoming.clear();
+      // A newer snapshot may have arrived while this one's fsync was pending: keep it.
+      for (const index of [...this.incoming.keys()]) if (index <= this.appliedIndex) this.incoming.delete(index);
       this.hooks.installedSnapshot(this, this.appliedIndex);
     }
     for (const e of rd.committedEntries) {
