@@ -1,7 +1,8 @@
-// Single-server membership changes. A change takes effect on a node when the entry
-// carrying it is committed there; the leader allows only one uncommitted change at a
-// time and none before it has committed an entry of its own term (see raft.ts), which
-// is what keeps single-server changes safe across leader changes.
+// Single-server membership changes. A change takes effect on a node as soon as the
+// entry carrying it is in its log (configuration.ts); the leader allows only one
+// uncommitted change at a time and none before it has committed an entry of its own
+// term (see raft.ts), which is what keeps single-server changes safe across leader
+// changes.
 
 import type { Config, NodeId, Role } from "./types.ts";
 
