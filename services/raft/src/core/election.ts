@@ -18,13 +18,14 @@ export function campaign(r: Raft, kind: CampaignKind): void {
     term = r.term;
   }
   const type = kind === "pre-vote" ? "prevote" : "vote";
-  r.votes.set(r.id, true);
-  if (voteResult(r.voters(), r.votes) === "won") {
-    // A single voter wins alone.
-    if (kind === "pre-vote") campaign(r, "election");
-    else r.becomeLeader();
-    return;
+  if (kind === "pre-vote") {
+    r.votes.set(r.id, true);
+    // A single voter wins its pre-vote alone.
+    if (voteResult(r.voters(), r.votes) === "won") return campaign(r, "election");
   }
+  // Our own vote in the new term counts only once it is durable (selfVoteDurable):
+  // a single voter would otherwise lead a term it forgets in a crash, and could
+  // lead that same term again after restarting, with different entries.
   for (const id of r.voters()) {
     if (id === r.id) continue;
     const m = r.message(type, id);
@@ -72,4 +73,11 @@ export function handleVoteResponse(r: Raft, m: Message): void {
       r.becomeFollower(r.term, "");
       return;
   }
+}
+
+/** The driver made our vote for ourselves durable: count it. */
+export function selfVoteDurable(r: Raft): void {
+  if (r.role !== "candidate" || r.vote !== r.id || r.durableTerm !== r.term) return;
+  r.votes.set(r.id, true);
+  if (voteResult(r.voters(), r.votes) === "won") r.becomeLeader();
 }

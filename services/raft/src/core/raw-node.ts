@@ -2,6 +2,7 @@
 // a Ready batch, carry it out (see the Ready type for the order) and call advance().
 
 import type { ConfChange } from "./confchange.ts";
+import { selfVoteDurable } from "./election.ts";
 import { Raft } from "./raft.ts";
 import type { InitialState, ProposeResult, RaftOptions } from "./raft.ts";
 import * as replication from "./replication.ts";
@@ -126,7 +127,10 @@ export class RawNode {
   /** The driver has carried out `rd`: its entries are durable and its committed entries applied. */
   advance(rd: Ready): void {
     const r = this.raft;
-    if (rd.hardState) r.durableTerm = rd.hardState.term;
+    if (rd.hardState) {
+      r.durableTerm = rd.hardState.term;
+      selfVoteDurable(r);
+    }
     if (rd.committedEntries.length) {
       r.log.applied = Math.max(r.log.applied, rd.committedEntries[rd.committedEntries.length - 1].index);
     }

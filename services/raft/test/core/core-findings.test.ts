@@ -49,6 +49,8 @@ test(
   () => {
     const s = new RawNode(opts("s1"), bootstrapState([{ id: "s1", address: "s1" }]));
     s.campaign();
+    // A single voter leads once its vote for itself is durable: carry out the Ready.
+    s.advance(s.ready());
     assert.equal(s.raft.role, "leader");
     const before = [s.raft.heartbeatElapsed, s.raft.electionElapsed];
     s.campaign();

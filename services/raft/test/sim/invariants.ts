@@ -25,8 +25,10 @@ export class Invariants {
 
   becameLeader(id: NodeId, term: number, log: RaftLog): void {
     const other = this.leaders.get(term);
-    if (other !== undefined && other !== id) {
-      throw new InvariantViolation(`election safety: ${other} and ${id} both leaders of term ${term}`);
+    if (other !== undefined) {
+      // A second leadership of the same term, even by the same node (after a crash
+      // that lost its vote), would let two different entries share an (index, term).
+      throw new InvariantViolation(`election safety: ${other} and ${id} both became leader of term ${term}`);
     }
     this.leaders.set(term, id);
     // Leader Completeness: the new leader holds every committed entry.
