@@ -91,10 +91,6 @@ export class BenchCluster {
     return this.nodes.map((n) => n.address);
   }
 
-  idOf(address: string): string {
-    return this.nodes.find((n) => n.address === address)?.id ?? address;
-  }
-
   /** Starts (or restarts) a node; resolves once it prints "ready". */
   startNode(id: string, timeoutMs = 30_000): Promise<void> {
     const n = this.node(id);
@@ -189,7 +185,8 @@ export class BenchCluster {
    */
   async memoryReport(id: string, timeoutMs = 3_000): Promise<MemoryReport | undefined> {
     const n = this.node(id);
-    if (!n.child?.pid) return undefined;
+    // Without the probe, SIGUSR2's default action would end the process.
+    if (!n.child?.pid || !this.nodeFlags.some((f) => f.includes("mem-probe"))) return undefined;
     const seen = n.memReports.length;
     n.child.kill("SIGUSR2");
     const end = Date.now() + timeoutMs;

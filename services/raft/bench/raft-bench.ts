@@ -10,6 +10,7 @@
 //   RAFT_BENCH_PHASES=latency,throughput   run only these of: latency, throughput, reads, rss, failover
 //   RAFT_BENCH_NODE_MAIN=path.mjs          run another build of src/node/main.ts (.js/.mjs: without tsx),
 //                                          e.g. an esbuild bundle, to compare with the tsx dev loader
+//   RAFT_BENCH_NODE_FLAGS="--max-semi-space-size=2"   extra flags for node in each node process
 //   RAFT_BENCH_FAILOVER_ROUNDS=10          more kill/restart rounds (default 3, at most 20)
 //   RAFT_BENCH_CPU_PROF=/some/dir          start nodes with --cpu-prof (profiles land there on clean stop;
 //                                          SIGKILLed nodes write none, so leave out "failover")
@@ -75,13 +76,15 @@ process.on("exit", () => cluster?.killAllSync());
 const nodeArgs = ["--tick-ms", String(TICK_MS), "--snapshot-every", String(SNAPSHOT_EVERY)];
 // mem-probe.mjs answers SIGUSR2 with a memory breakdown; --expose-gc lets it add an after-GC figure.
 const probe = pathToFileURL(resolve(import.meta.dirname, "mem-probe.mjs")).href;
-const nodeFlags = ["--expose-gc", "--import", probe, ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])];
+const extraFlags = (process.env.RAFT_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+const nodeFlags = ["--expose-gc", "--import", probe, ...extraFlags, ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])];
 
 console.log("Shoal raft bench");
 for (const line of machineLines(dir, await backgroundLoad())) console.log(line);
 console.log(`  nodes   : 3 processes, loopback gRPC + mTLS, WAL fdatasync per Ready; ${nodeArgs.join(" ")}`);
 console.log(`            (election after 10-20 ticks = ${10 * TICK_MS}-${20 * TICK_MS} ms; heartbeat every tick)`);
 if (nodeMain !== DEFAULT_MAIN) console.log(`  node main: ${nodeMain}`);
+if (extraFlags.length) console.log(`  node flags: ${extraFlags.join(" ")}`);
 if (profDir) console.log(`  cpu-prof: ${profDir}`);
 console.log("");
 
@@ -248,7 +251,7 @@ try {
       progress(`  round ${r + 1}: killed ${f.victim}, ${f.newLeader} leads; write gap ${ms(f.gapMs)}`);
       rows.push({
         metric: `failover ${r + 1}: SIGKILL ${f.victim} -> a new write acked`,
-        measured: `${ms(f.gapMs)} (${f.newLeader} leader at ${ms(f.electedMs)})`,
+        measured: `${ms(f.gapMs)} (${f.newLeader} elected at ${ms(f.electedMs)})`,
       });
       notes.push(
         `failover ${r + 1}: ${f.writesBefore} writes before the kill, ${f.errors} client errors; ` +
