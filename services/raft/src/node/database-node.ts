@@ -84,7 +84,8 @@ export class DatabaseNode {
       snapshotEvery: 8192,
       keepEntries: 2048,
       requestTimeoutMs: 10_000,
-      ...opts,
+      // An option given as undefined (e.g. a command-line flag left out) keeps its default.
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as Required<Omit<DatabaseNodeOptions, "bootstrap" | "join">>;
     this.knownPeers = opts.join ?? opts.bootstrap ?? [];
     this.watch = new WatchHub(stateMachine);
