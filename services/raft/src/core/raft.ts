@@ -81,6 +81,8 @@ export class Raft {
   /** Leader: the node leadership is being handed to, if any. */
   leadTransferee: NodeId = "";
   readRounds = new ReadRounds();
+  /** Leader: entries were appended since the last broadcast (see RawNode.ready). */
+  appendPending = false;
 
   /** Output collected until the next Ready. */
   msgs: Message[] = [];
@@ -380,7 +382,9 @@ export class Raft {
     this.log.truncateAndAppend(stamped);
     this.logChanged();
     // Our own entry counts toward commit only once it is durable (see advanceStable).
-    replication.broadcastAppend(this);
+    // Followers get new entries with the next Ready: proposals arriving one by one
+    // then travel as one append per follower instead of one each.
+    this.appendPending = true;
   }
 
   propose(data: Uint8Array): ProposeResult {

@@ -89,6 +89,7 @@ export class RawNode {
       r.droppedReads.length > 0 ||
       r.pendingInstall !== undefined ||
       r.readRounds.broadcastNeeded ||
+      r.appendPending ||
       r.log.stable < r.log.lastIndex() ||
       r.log.applied < Math.min(r.log.committed, r.log.lastIndex()) ||
       !sameHard(r.hardState(), this.prevHard) ||
@@ -100,6 +101,8 @@ export class RawNode {
   ready(): Ready {
     const r = this.raft;
     // Reads that arrived since the last Ready share one heartbeat round.
+    if (r.role === "leader" && r.appendPending) replication.broadcastAppend(r);
+    r.appendPending = false;
     if (r.role === "leader" && r.readRounds.broadcastNeeded) replication.broadcastHeartbeat(r);
     const hard = r.hardState();
     const soft: SoftState = { leader: r.leader, role: r.role };

@@ -176,6 +176,16 @@ export class SqliteStateMachine {
     return result;
   }
 
+  /**
+   * Runs `fn` (a run of apply/applyConf calls) inside one transaction, so many
+   * entries cost one SQLite commit; each entry's own transaction becomes a
+   * savepoint, so a failing entry still rolls back alone. If `fn` throws (a disk
+   * error), everything rolls back and the caller must stop the node.
+   */
+  applyBatch<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
   /** Applies a committed configuration entry: the state machine only records its position. */
   applyConf(index: number, term: number): void {
     this.#checkNext(index);

@@ -62,6 +62,9 @@ export class DatabaseNode {
   private readonly watch: WatchHub;
   private ticker: NodeJS.Timeout | undefined;
   private scheduled = false;
+  private driving = false;
+  /** Term and vote as last made durable (see handleReady). */
+  private synced = { term: -1, vote: "" };
   private closed = false;
   private snapshotting = false;
   private peersKey = "";
@@ -137,38 +140,66 @@ export class DatabaseNode {
   private schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => this.drive());
+    setImmediate(() => void this.drive());
   }
 
-  private drive(): void {
+  /**
+   * Carries out Readys one at a time. While a Ready waits for its fdatasync (off
+   * the event loop), messages keep arriving and are stepped into the core; the
+   * loop picks them up in the next Ready, so one fsync covers them all.
+   */
+  private async drive(): Promise<void> {
     this.scheduled = false;
-    if (this.closed) return;
+    if (this.closed || this.driving) return;
+    this.driving = true;
     try {
-      for (let i = 0; i < 8 && this.raw.hasReady(); i++) this.handleReady(this.raw.ready());
+      while (!this.closed && this.raw.hasReady()) await this.handleReady(this.raw.ready());
     } catch (e) {
+      if (this.closed) return;
       // A disk or SQLite failure must stop the node rather than let replicas diverge.
       console.error(`${this.id}: fatal: ${(e as Error).stack ?? e}`);
       process.exit(70);
+    } finally {
+      this.driving = false;
     }
-    if (this.raw.hasReady()) this.schedule();
     this.maybeSnapshot();
   }
 
-  private handleReady(rd: Ready): void {
+  private async handleReady(rd: Ready): Promise<void> {
+    // Leader appends leave first: followers write while we do.
     this.sendAll(rd.messages);
+    // Committed entries that were already durable here need not wait for this
+    // Ready's fsync: a leader under load applies (and answers) the last batch
+    // while the next one is being written.
+    const stable = this.raw.raft.log.stable;
+    const early = rd.committedEntries.filter((e) => e.index <= stable);
+    const late = rd.committedEntries.slice(early.length);
+    this.applyEntries(early);
     if (rd.entries.length || rd.hardState || rd.snapshot) {
       this.wal.save(rd.hardState, rd.entries, rd.snapshot ? { index: rd.snapshot.meta.index } : undefined);
-      this.wal.sync();
+    }
+    // Only entries, snapshots, terms and votes must be durable before anyone hears
+    // of them; a commit index that moved alone is recoverable and rides on the next fsync.
+    const hs = rd.hardState;
+    if (rd.entries.length || rd.snapshot || (hs && (hs.term !== this.synced.term || hs.vote !== this.synced.vote))) {
+      await this.wal.syncAsync();
+      if (hs) this.synced = { term: hs.term, vote: hs.vote };
+      if (this.closed) return;
     }
     if (rd.snapshot) this.installSnapshot(rd.snapshot.meta.index, rd.snapshot.meta.term);
     this.sendAll(rd.messagesAfterPersist);
-    for (const e of rd.committedEntries) this.apply(e);
+    this.applyEntries(late);
     const applied = this.stateMachine.appliedIndex();
     for (const rs of rd.readStates) this.reads.confirmed(rs.requestId, rs.index, applied);
     for (const id of rd.droppedReads) this.reads.refused(id, DatabaseError.unavailable("no leader could confirm the read; retry"));
     this.raw.advance(rd);
     this.reads.releaseUpTo(applied);
     this.updatePeers();
+  }
+
+  /** All in one SQLite transaction: one commit, not one per entry. */
+  private applyEntries(entries: Entry[]): void {
+    if (entries.length) this.stateMachine.applyBatch(() => entries.forEach((e) => this.apply(e)));
   }
 
   private apply(e: Entry): void {

@@ -3,6 +3,7 @@
 // Ready batch durable (group commit). The stream is cut into segments so that
 // compaction can delete whole files once a snapshot covers them.
 
+import { fdatasync } from "node:fs";
 import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Entry, HardState } from "../core/types.ts";
@@ -211,6 +212,25 @@ export class Wal {
     this.checkUsable();
     try {
       fdatasyncSync(this.fd);
+      if (this.dirDirty) {
+        fsyncDir(this.dir);
+        this.dirDirty = false;
+      }
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    }
+  }
+
+  /**
+   * sync(), with the fdatasync on libuv's thread pool so the event loop keeps
+   * moving (sending the leader's appends, receiving acknowledgements) meanwhile.
+   * The caller must not save() again until it resolves.
+   */
+  async syncAsync(): Promise<void> {
+    this.checkUsable();
+    try {
+      await new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
       if (this.dirDirty) {
         fsyncDir(this.dir);
         this.dirDirty = false;
