@@ -93,8 +93,17 @@ export class ClusterDatabaseClient {
     return { columns: reply.columns, rows: reply.rows.map((r) => r.values.map(valueToParam)), appliedIndex: reply.appliedIndex };
   }
 
-  status(address = this.preferred): Promise<pb.StatusReply> {
-    return this.clients.call<pb.StatusRequest, pb.StatusReply>(address, "status", {}, new grpc.Metadata(), Date.now() + 5_000);
+  /** One node's status; retried for a few seconds while that node is (re)starting. */
+  async status(address = this.preferred): Promise<pb.StatusReply> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      try {
+        return await this.clients.call<pb.StatusRequest, pb.StatusReply>(address, "status", {}, new grpc.Metadata(), deadline);
+      } catch (e) {
+        if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || Date.now() > deadline) throw e;
+        await sleep(50);
+      }
+    }
   }
 
   /** Calls `method`, following leader hints and trying other nodes until a definite answer or the deadline. */
@@ -113,7 +122,7 @@ export class ClusterDatabaseClient {
         last = err;
         const hint = err.metadata?.get("shoal-leader")[0]?.toString().split("=")[1];
         this.preferred = hint && hint !== address ? hint : this.addresses[++attempt % this.addresses.length];
-        await sleep(Math.min(200, 10 * 2 ** Math.min(attempt, 5)));
+        await sleep(Math.min(50, 5 * 2 ** Math.min(attempt, 4)));
       }
     }
     throw new DatabaseClientError(last?.code ?? grpc.status.DEADLINE_EXCEEDED, `no definite answer within ${this.timeoutMs} ms: ${last?.details ?? "timeout"}`);
