@@ -4,6 +4,7 @@
 // and it can pass flags to node itself (e.g. --cpu-prof). Only these PIDs are
 // ever signalled.
 
+import { existsSync } from "node:fs";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -12,8 +13,12 @@ import { generateCertificate, saveCertificate } from "../src/transport/certifica
 import type { TlsConfig } from "../src/transport/credentials.ts";
 import { freePort } from "../test/support/node-processes.ts";
 
-/** The node program: src/node/main.ts, or another build of it (a .js/.mjs one runs without tsx). */
-export const DEFAULT_MAIN = resolve(import.meta.dirname, "../src/node/main.ts");
+/**
+ * The node program as it runs in production: the `npm run build` output (plain
+ * JavaScript, no tsx), falling back to src/node/main.ts under tsx when not built.
+ */
+const BUILT_MAIN = resolve(import.meta.dirname, "../../../dist/services/raft/src/node/main.js");
+export const DEFAULT_MAIN = existsSync(BUILT_MAIN) ? BUILT_MAIN : resolve(import.meta.dirname, "../src/node/main.ts");
 
 export interface BenchNode {
   id: string;
@@ -112,7 +117,9 @@ export class BenchCluster {
       this.founders,
       ...this.nodeArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // As deploy/systemd runs nodes: fewer malloc arenas keep native memory compact.
+    const env = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2" };
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
     this.children.add(child);
     n.child = child;
     n.stderr = "";

@@ -76,14 +76,15 @@ process.on("exit", () => cluster?.killAllSync());
 const nodeArgs = ["--tick-ms", String(TICK_MS), "--snapshot-every", String(SNAPSHOT_EVERY)];
 // mem-probe.mjs answers SIGUSR2 with a memory breakdown; --expose-gc lets it add an after-GC figure.
 const probe = pathToFileURL(resolve(import.meta.dirname, "mem-probe.mjs")).href;
-const extraFlags = (process.env.RAFT_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+// Default: the production flags of deploy/systemd (a small young generation).
+const extraFlags = (process.env.RAFT_BENCH_NODE_FLAGS ?? "--max-semi-space-size=2").split(/\s+/).filter(Boolean);
 const nodeFlags = ["--expose-gc", "--import", probe, ...extraFlags, ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])];
 
 console.log("Shoal raft bench");
 for (const line of machineLines(dir, await backgroundLoad())) console.log(line);
 console.log(`  nodes   : 3 processes, loopback gRPC + mTLS, WAL fdatasync per Ready; ${nodeArgs.join(" ")}`);
 console.log(`            (election after 10-20 ticks = ${10 * TICK_MS}-${20 * TICK_MS} ms; heartbeat every tick)`);
-if (nodeMain !== DEFAULT_MAIN) console.log(`  node main: ${nodeMain}`);
+console.log(`  node main: ${nodeMain}; node flags: ${extraFlags.join(" ") || "(none)"}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? "2"}`);
 if (extraFlags.length) console.log(`  node flags: ${extraFlags.join(" ")}`);
 if (profDir) console.log(`  cpu-prof: ${profDir}`);
 console.log("");

@@ -42,9 +42,15 @@ export interface DatabaseNodeOptions {
   /** One tick of the Raft clock; heartbeats every tick, elections after 10-20 ticks. */
   tickMs?: number;
   electionTicks?: number;
-  /** Take a snapshot after this many applied entries; keep this many behind it for lagging followers. */
+  /**
+   * Take a snapshot after this many applied entries or bytes of entries, whichever
+   * comes first; keep at most this many entries (and bytes) behind it for lagging
+   * followers. The bytes bound what the in-memory log costs however big entries are.
+   */
   snapshotEvery?: number;
+  snapshotBytes?: number;
   keepEntries?: number;
+  keepBytes?: number;
   /** How long a write or read waits before it fails (the caller may retry with the same request id). */
   requestTimeoutMs?: number;
 }
@@ -67,6 +73,8 @@ export class DatabaseNode {
   private synced = { term: -1, vote: "" };
   private closed = false;
   private snapshotting = false;
+  /** Bytes of entries applied since the last snapshot was started. */
+  private bytesSinceSnapshot = 0;
   private peersKey = "";
   private readonly opts: Required<Omit<DatabaseNodeOptions, "bootstrap" | "join">>;
   private readonly knownPeers: { id: NodeId; address: string }[];
@@ -85,7 +93,9 @@ export class DatabaseNode {
       tickMs: 50,
       electionTicks: 10,
       snapshotEvery: 8192,
+      snapshotBytes: 8 << 20,
       keepEntries: 2048,
+      keepBytes: 2 << 20,
       requestTimeoutMs: 10_000,
       // An option given as undefined (e.g. a command-line flag left out) keeps its default.
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
@@ -199,7 +209,9 @@ export class DatabaseNode {
 
   /** All in one SQLite transaction: one commit, not one per entry. */
   private applyEntries(entries: Entry[]): void {
-    if (entries.length) this.stateMachine.applyBatch(() => entries.forEach((e) => this.apply(e)));
+    if (!entries.length) return;
+    this.stateMachine.applyBatch(() => entries.forEach((e) => this.apply(e)));
+    for (const e of entries) this.bytesSinceSnapshot += e.data.length;
   }
 
   private apply(e: Entry): void {
@@ -280,8 +292,10 @@ export class DatabaseNode {
   private maybeSnapshot(): void {
     const raft = this.raw.raft;
     if (this.snapshotting || this.closed) return;
-    if (raft.log.applied - raft.latestSnapshot.index < this.opts.snapshotEvery) return;
+    const due = raft.log.applied - raft.latestSnapshot.index >= this.opts.snapshotEvery || this.bytesSinceSnapshot >= this.opts.snapshotBytes;
+    if (!due) return;
     this.snapshotting = true;
+    this.bytesSinceSnapshot = 0;
     void this.takeSnapshot().finally(() => {
       this.snapshotting = false;
     });
@@ -295,11 +309,25 @@ export class DatabaseNode {
       const config = this.raw.raft.configAt(index);
       await this.snapshots.save({ index, term, config }, (path) => moveInto(tmp, path));
       if (this.closed) return;
-      this.raw.compact(index, this.opts.keepEntries);
+      this.raw.compact(index, this.entriesToKeep(index));
       this.wal.compact(this.raw.raft.log.snapshotIndex);
     } catch (e) {
       if (!this.closed) console.warn(`${this.id}: snapshot failed: ${(e as Error).message}`);
     }
+  }
+
+  /** How many entries before `index` to keep: at most keepEntries, and about keepBytes. */
+  private entriesToKeep(index: number): number {
+    const log = this.raw.raft.log;
+    let keep = 0;
+    let bytes = 0;
+    while (keep < this.opts.keepEntries) {
+      const e = log.entry(index - keep);
+      if (!e || bytes + e.data.length > this.opts.keepBytes) break;
+      bytes += e.data.length;
+      keep++;
+    }
+    return keep;
   }
 
   // ---- what callers ask ----
