@@ -141,6 +141,30 @@ export interface ExecReply {
   results: StatementResult[];
 }
 
+export interface ExecManyRequest {
+  requests: ExecRequest[];
+}
+
+/**
+ * The outcome of one write of an ExecMany: its reply, or the gRPC status code and
+ * message it would have failed with on its own.
+ */
+export interface ExecOutcome {
+  reply?:
+    | ExecReply
+    | undefined;
+  /** 0 when the write succeeded */
+  errorCode: number;
+  errorMessage: string;
+  /** on UNAVAILABLE: "id=address" of the leader, when known */
+  leader: string;
+}
+
+export interface ExecManyReply {
+  /** one per request, in order */
+  outcomes: ExecOutcome[];
+}
+
 export interface Migration {
   /** schema version this migration produces; versions are 1, 2, 3... */
   version: number;
@@ -998,6 +1022,275 @@ export const ExecReply: MessageFns<ExecReply> = {
     const message = createBaseExecReply();
     message.appliedIndex = object.appliedIndex ?? 0;
     message.results = object.results?.map((e) => StatementResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExecManyRequest(): ExecManyRequest {
+  return { requests: [] };
+}
+
+export const ExecManyRequest: MessageFns<ExecManyRequest> = {
+  encode(message: ExecManyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      ExecRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecManyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecManyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(ExecRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecManyRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => ExecRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExecManyRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => ExecRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecManyRequest>): ExecManyRequest {
+    return ExecManyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecManyRequest>): ExecManyRequest {
+    const message = createBaseExecManyRequest();
+    message.requests = object.requests?.map((e) => ExecRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExecOutcome(): ExecOutcome {
+  return { reply: undefined, errorCode: 0, errorMessage: "", leader: "" };
+}
+
+export const ExecOutcome: MessageFns<ExecOutcome> = {
+  encode(message: ExecOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reply !== undefined) {
+      ExecReply.encode(message.reply, writer.uint32(10).fork()).join();
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(16).uint32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.leader !== "") {
+      writer.uint32(34).string(message.leader);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reply = ExecReply.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.errorCode = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecOutcome {
+    return {
+      reply: isSet(object.reply) ? ExecReply.fromJSON(object.reply) : undefined,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.Number(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.Number(object.error_code)
+        : 0,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+    };
+  },
+
+  toJSON(message: ExecOutcome): unknown {
+    const obj: any = {};
+    if (message.reply !== undefined) {
+      obj.reply = ExecReply.toJSON(message.reply);
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = Math.round(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecOutcome>): ExecOutcome {
+    return ExecOutcome.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecOutcome>): ExecOutcome {
+    const message = createBaseExecOutcome();
+    message.reply = (object.reply !== undefined && object.reply !== null)
+      ? ExecReply.fromPartial(object.reply)
+      : undefined;
+    message.errorCode = object.errorCode ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.leader = object.leader ?? "";
+    return message;
+  },
+};
+
+function createBaseExecManyReply(): ExecManyReply {
+  return { outcomes: [] };
+}
+
+export const ExecManyReply: MessageFns<ExecManyReply> = {
+  encode(message: ExecManyReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      ExecOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecManyReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecManyReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(ExecOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecManyReply {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => ExecOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExecManyReply): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => ExecOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecManyReply>): ExecManyReply {
+    return ExecManyReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecManyReply>): ExecManyReply {
+    const message = createBaseExecManyReply();
+    message.outcomes = object.outcomes?.map((e) => ExecOutcome.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2760,6 +3053,19 @@ export const DatabaseService = {
     responseSerialize: (value: ExecReply): Buffer => Buffer.from(ExecReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExecReply => ExecReply.decode(value),
   },
+  /**
+   * Several independent writes in one call (a client coalescing concurrent callers):
+   * each is its own log entry and transaction with its own outcome, in order.
+   */
+  execMany: {
+    path: "/shoal.database.Database/ExecMany" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExecManyRequest): Buffer => Buffer.from(ExecManyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExecManyRequest => ExecManyRequest.decode(value),
+    responseSerialize: (value: ExecManyReply): Buffer => Buffer.from(ExecManyReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExecManyReply => ExecManyReply.decode(value),
+  },
   /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate: {
     path: "/shoal.database.Database/Migrate" as const,
@@ -2855,6 +3161,11 @@ export const DatabaseService = {
 export interface DatabaseServer extends UntypedServiceImplementation {
   /** Applies a batch of statements as one transaction, in one log entry. */
   exec: handleUnaryCall<ExecRequest, ExecReply>;
+  /**
+   * Several independent writes in one call (a client coalescing concurrent callers):
+   * each is its own log entry and transaction with its own outcome, in order.
+   */
+  execMany: handleUnaryCall<ExecManyRequest, ExecManyReply>;
   /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate: handleUnaryCall<MigrateRequest, MigrateReply>;
   query: handleUnaryCall<QueryRequest, QueryReply>;
@@ -2886,6 +3197,25 @@ export interface DatabaseClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExecReply) => void,
+  ): ClientUnaryCall;
+  /**
+   * Several independent writes in one call (a client coalescing concurrent callers):
+   * each is its own log entry and transaction with its own outcome, in order.
+   */
+  execMany(
+    request: ExecManyRequest,
+    callback: (error: ServiceError | null, response: ExecManyReply) => void,
+  ): ClientUnaryCall;
+  execMany(
+    request: ExecManyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExecManyReply) => void,
+  ): ClientUnaryCall;
+  execMany(
+    request: ExecManyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExecManyReply) => void,
   ): ClientUnaryCall;
   /** Applies pending schema migrations in order, each one transaction in one log entry. */
   migrate(

@@ -48,9 +48,20 @@ export class DatabaseClientError extends Error {
   }
 }
 
+interface PendingWrite {
+  req: pb.ExecRequest;
+  resolve: (r: ExecResult) => void;
+  reject: (e: Error) => void;
+  deadline: number;
+  attempt: number;
+}
+
 export class ClusterDatabaseClient {
   private readonly clients: LeaderClients;
   private preferred: string;
+  private rotation = 0;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
 
   constructor(
     private readonly addresses: string[],
@@ -78,8 +89,70 @@ export class ClusterDatabaseClient {
         ...(p.expectValue !== undefined ? { expectValue: paramToValue(p.expectValue) } : {}),
       })),
     };
-    const reply = await this.retrying<pb.ExecRequest, pb.ExecReply>("exec", req);
-    return { appliedIndex: reply.appliedIndex, results: reply.results };
+    return new Promise((resolve, reject) => this.enqueue({ req, resolve, reject, deadline: Date.now() + this.timeoutMs, attempt: 0 }));
+  }
+
+  // Concurrent exec() calls are coalesced into one ExecMany call per event-loop
+  // turn (up to 256): one RPC instead of one each, while every write remains its
+  // own log entry with its own outcome and retries.
+  private enqueue(w: PendingWrite): void {
+    this.pending.push(w);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.pending.splice(0, 256);
+    if (this.pending.length && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    if (!batch.length) return;
+    const address = this.preferred;
+    const deadline = Math.min(Date.now() + 5_000, Math.max(...batch.map((w) => w.deadline)));
+    try {
+      const reply = await this.clients.call<pb.ExecManyRequest, pb.ExecManyReply>(
+        address,
+        "execMany",
+        { requests: batch.map((w) => w.req) },
+        new grpc.Metadata(),
+        deadline,
+      );
+      reply.outcomes.forEach((o, i) => {
+        const w = batch[i];
+        if (o.errorCode === 0 && o.reply) w.resolve({ appliedIndex: o.reply.appliedIndex, results: o.reply.results });
+        else if (RETRYABLE.has(o.errorCode)) {
+          this.follow(o.leader.split("=")[1], address);
+          this.retry(w, o.errorCode, o.errorMessage);
+        } else w.reject(new DatabaseClientError(o.errorCode, o.errorMessage));
+      });
+    } catch (e) {
+      const err = e as grpc.ServiceError;
+      if (!RETRYABLE.has(err.code)) {
+        for (const w of batch) w.reject(new DatabaseClientError(err.code, err.details || err.message));
+        return;
+      }
+      this.follow(err.metadata?.get("shoal-leader")[0]?.toString().split("=")[1], address);
+      for (const w of batch) this.retry(w, err.code, err.details || err.message);
+    }
+  }
+
+  /** Goes to the leader a node named, else to the next known node. */
+  private follow(hint: string | undefined, failed: string): void {
+    if (this.preferred !== failed) return; // someone already moved on
+    this.preferred = hint && hint !== failed ? hint : this.addresses[++this.rotation % this.addresses.length];
+  }
+
+  private retry(w: PendingWrite, code: grpc.status, message: string): void {
+    if (Date.now() > w.deadline) {
+      w.reject(new DatabaseClientError(code, `no definite answer within ${this.timeoutMs} ms: ${message}`));
+      return;
+    }
+    w.attempt++;
+    setTimeout(() => this.enqueue(w), Math.min(50, 5 * 2 ** Math.min(w.attempt, 4)));
   }
 
   async query(sql: string, params: Param[] = [], opts: { stale?: boolean; minIndex?: number } = {}): Promise<Rows> {

@@ -198,6 +198,10 @@ export class DatabaseNode {
     }
     if (rd.snapshot) this.installSnapshot(rd.snapshot.meta.index, rd.snapshot.meta.term);
     this.sendAll(rd.messagesAfterPersist);
+    // Let the transport put acknowledgements on the wire before a long apply: the
+    // leader's commit waits for them, our apply does not.
+    if (rd.messagesAfterPersist.length && late.length) await new Promise((r) => setImmediate(r));
+    if (this.closed) return;
     this.applyEntries(late);
     const applied = this.stateMachine.appliedIndex();
     for (const rs of rd.readStates) this.reads.confirmed(rs.requestId, rs.index, applied);

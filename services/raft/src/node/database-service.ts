@@ -59,30 +59,24 @@ function leaderCall<Req, Res>(
 
 function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.DatabaseServer {
   return {
-    exec: leaderCall<pb.ExecRequest, pb.ExecReply>(node, leaders, "exec", async (req) => {
-      if (!req.requestId) throw DatabaseError.invalid("request_id is required (it makes retries safe)");
-      const batch: Batch = {
-        kind: "batch",
-        requestId: req.requestId,
-        statements: req.statements.map((s) => ({
-          sql: s.sql,
-          params: s.params.map(valueToParam),
-          ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
-        })),
-        preconditions: req.preconditions.map((p) => ({
-          sql: p.sql,
-          params: p.params.map(valueToParam),
-          ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
-          ...(p.expectValue !== undefined ? { expectValue: valueToParam(p.expectValue) } : {}),
-          ...(p.message ? { message: p.message } : {}),
-        })),
-      };
-      const { index, result } = await node.exec(batch);
-      const ok = unwrap(result);
-      return {
-        appliedIndex: index,
-        results: ok.map((r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) })),
-      };
+    exec: leaderCall<pb.ExecRequest, pb.ExecReply>(node, leaders, "exec", (req) => execOne(node, req)),
+
+    execMany: leaderCall<pb.ExecManyRequest, pb.ExecManyReply>(node, leaders, "execMany", async (req) => {
+      // A follower forwards the whole batch; the leader proposes every write at once,
+      // so they share Readys and fsyncs, and answers each on its own.
+      if (!node.isLeader()) throw DatabaseError.notLeader(node.leader());
+      const outcomes = await Promise.all(
+        req.requests.map((r) =>
+          execOne(node, r).then(
+            (reply): pb.ExecOutcome => ({ reply, errorCode: 0, errorMessage: "", leader: "" }),
+            (e: unknown): pb.ExecOutcome => {
+              const err = asDatabaseError(e);
+              return { errorCode: err.grpcCode, errorMessage: err.message, leader: err.leader ? `${err.leader.id}=${err.leader.address}` : "" };
+            },
+          ),
+        ),
+      );
+      return { outcomes };
     }),
 
     migrate: leaderCall<pb.MigrateRequest, pb.MigrateReply>(node, leaders, "migrate", async (req) => {
@@ -203,6 +197,32 @@ function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.Databa
       const rec = node.lookup(req.requestId);
       return { committed: rec !== undefined, index: rec?.appliedIndex ?? 0 };
     }),
+  };
+}
+
+async function execOne(node: DatabaseNode, req: pb.ExecRequest): Promise<pb.ExecReply> {
+  if (!req.requestId) throw DatabaseError.invalid("request_id is required (it makes retries safe)");
+  const batch: Batch = {
+    kind: "batch",
+    requestId: req.requestId,
+    statements: req.statements.map((s) => ({
+      sql: s.sql,
+      params: s.params.map(valueToParam),
+      ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
+    })),
+    preconditions: req.preconditions.map((p) => ({
+      sql: p.sql,
+      params: p.params.map(valueToParam),
+      ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
+      ...(p.expectValue !== undefined ? { expectValue: valueToParam(p.expectValue) } : {}),
+      ...(p.message ? { message: p.message } : {}),
+    })),
+  };
+  const { index, result } = await node.exec(batch);
+  const ok = unwrap(result);
+  return {
+    appliedIndex: index,
+    results: ok.map((r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) })),
   };
 }
 
