@@ -6,7 +6,7 @@ import { selfVoteDurable } from "./election.ts";
 import { Raft } from "./raft.ts";
 import type { InitialState, ProposeResult, RaftOptions } from "./raft.ts";
 import * as replication from "./replication.ts";
-import type { HardState, Message, NodeId, Ready, SnapshotMeta, SoftState, StateRole } from "./types.ts";
+import type { Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState, StateRole } from "./types.ts";
 
 export interface NodeStatus {
   id: NodeId;
@@ -123,6 +123,9 @@ export class RawNode {
     r.droppedReads = [];
     r.pendingInstall = undefined;
     if (rd.hardState) this.prevHard = hard;
+    // Handed out means applied as far as the core is concerned: the driver applies
+    // them in order before it applies anything else (see takeStableCommitted).
+    if (rd.committedEntries.length) r.log.applied = rd.committedEntries[rd.committedEntries.length - 1].index;
     if (rd.softState) this.prevSoft = soft;
     return rd;
   }
@@ -134,9 +137,6 @@ export class RawNode {
       r.durableTerm = rd.hardState.term;
       selfVoteDurable(r);
     }
-    if (rd.committedEntries.length) {
-      r.log.applied = Math.max(r.log.applied, rd.committedEntries[rd.committedEntries.length - 1].index);
-    }
     if (rd.entries.length) {
       const last = rd.entries[rd.entries.length - 1];
       // A later step may have replaced these entries; then they are not the durable ones.
@@ -144,6 +144,20 @@ export class RawNode {
     } else if (rd.snapshot) {
       r.advanceStable(rd.snapshot.meta.index);
     }
+  }
+
+  /**
+   * Committed entries that are already durable here and not yet handed out: the
+   * driver may apply them while a Ready is still waiting for its fsync (a leader
+   * answers its clients for the last batch while writing the next one).
+   */
+  takeStableCommitted(): Entry[] {
+    const log = this.raft.log;
+    const hi = Math.min(log.committed, log.stable);
+    if (log.applied >= hi) return [];
+    const entries = log.slice(log.applied + 1, hi, this.raft.opts.maxApplyEntries);
+    log.applied = entries[entries.length - 1].index;
+    return entries;
   }
 
   status(): NodeStatus {

@@ -184,8 +184,23 @@ const FORBIDDEN_LEADING = new Set([
 ]);
 const READ_LEADING = new Set(["SELECT", "WITH", "VALUES"]);
 
+// The verdict on a SQL text never changes, and the same few texts come back in
+// every command: remember the last verdicts rather than tokenize each time.
+const verdicts = new Map<string, string | null>();
+const MAX_VERDICTS = 2048;
+
 /** Why one SQL text is not acceptable in a command, or null. */
 function sqlProblem(sql: string, readOnly: boolean): string | null {
+  const key = (readOnly ? "r:" : "w:") + sql;
+  const known = verdicts.get(key);
+  if (known !== undefined) return known;
+  const verdict = judgeSql(sql, readOnly);
+  if (verdicts.size >= MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
+  verdicts.set(key, verdict);
+  return verdict;
+}
+
+function judgeSql(sql: string, readOnly: boolean): string | null {
   let tokens;
   try {
     tokens = tokenize(sql);

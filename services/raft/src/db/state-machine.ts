@@ -79,6 +79,19 @@ class Abort extends Error {
 const bindArgs = (params: Params): unknown[] => (Array.isArray(params) ? params : [params]);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+// Which tables a SQL text writes never changes; commands repeat the same texts.
+const writtenBy = new Map<string, string[]>();
+
+function tablesWrittenBy(sql: string): string[] {
+  let tables = writtenBy.get(sql);
+  if (!tables) {
+    tables = writtenTables(tokenize(sql));
+    if (writtenBy.size >= 2048) writtenBy.delete(writtenBy.keys().next().value!);
+    writtenBy.set(sql, tables);
+  }
+  return tables;
+}
+
 export class SqliteStateMachine {
   readonly path: string;
   readonly #retention: number;
@@ -171,7 +184,7 @@ export class SqliteStateMachine {
       return this.#advanceOnly("command", index, term, cmd.requestId, failure(e.code, e.message));
     }
     this.#advanced(index, term, cmd.kind === "migrate" ? cmd.version : undefined);
-    const tables = [...new Set(cmd.statements.flatMap((s) => writtenTables(tokenize(s.sql))))];
+    const tables = [...new Set(cmd.statements.flatMap((s) => tablesWrittenBy(s.sql)))];
     this.#emit({ kind: "command", index, term, requestId: cmd.requestId, tables, result, duplicate: false });
     return result;
   }

@@ -144,6 +144,17 @@ export class DatabaseNode {
   private receive(msgs: Message[]): void {
     if (this.closed) return;
     for (const m of msgs) this.raw.step(m);
+    // While a Ready waits for its fsync, entries that just committed and are already
+    // durable here can be applied (and their callers answered) at once.
+    if (this.driving) {
+      try {
+        this.applyEntries(this.raw.takeStableCommitted());
+      } catch (e) {
+        console.error(`${this.id}: fatal: ${(e as Error).stack ?? e}`);
+        process.exit(70);
+      }
+      this.reads.releaseUpTo(this.stateMachine.appliedIndex());
+    }
     this.schedule();
   }
 
