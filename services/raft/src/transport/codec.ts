@@ -65,7 +65,9 @@ export function entryFromProto(e: pb.Entry): core.Entry {
   if (e.type !== pb.EntryType.NORMAL && e.type !== pb.EntryType.CONF) {
     throw new DecodeError(`unknown entry type ${e.type}`);
   }
-  return { index: e.index, term: e.term, type: e.type === pb.EntryType.CONF ? "conf" : "normal", data: bytes(e.data) };
+  // A copy, not a view: entries live in the in-memory log until the next snapshot,
+  // and a view would keep the whole received frame alive with them.
+  return { index: e.index, term: e.term, type: e.type === pb.EntryType.CONF ? "conf" : "normal", data: new Uint8Array(e.data) };
 }
 
 export function hardStateToProto(h: core.HardState): pb.HardState {
