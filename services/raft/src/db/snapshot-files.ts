@@ -1,5 +1,6 @@
 // File handling for snapshots: making a backup self-contained, reading the
 // Raft position recorded inside it, and swapping a database file atomically.
+import { fsyncPath } from "../storage/fsync-dir.ts";
 import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
@@ -43,14 +44,7 @@ export function inspectSnapshotFile(path: string): RaftPosition {
   }
 }
 
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { fsyncPath };
 
 /** Removes a database's -wal and -shm files. */
 export function removeSidecars(dbPath: string): void {

@@ -6,7 +6,12 @@ import { closeSync, fsyncSync, openSync } from "node:fs";
  * snapshot even though the file's own data was synced.
  */
 export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
+  fsyncPath(dir);
+}
+
+/** fsync a file or directory by path. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
   try {
     fsyncSync(fd);
   } finally {

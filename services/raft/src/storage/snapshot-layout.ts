@@ -43,14 +43,7 @@ export function writeFileDurably(path: string, content: string | Buffer): void {
   }
 }
 
-export function fsyncFile(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { fsyncPath as fsyncFile } from "./fsync-dir.ts";
 
 /**
  * Removes a directory tree so that a crash half-way never leaves a

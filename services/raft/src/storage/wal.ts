@@ -212,14 +212,18 @@ export class Wal {
     this.checkUsable();
     try {
       fdatasyncSync(this.fd);
-      if (this.dirDirty) {
-        fsyncDir(this.dir);
-        this.dirDirty = false;
-      }
+      this.syncDirIfNeeded();
     } catch (err) {
       this.failure = err;
       throw err;
     }
+  }
+
+  /** A segment was created since the last sync: make its name durable too. */
+  private syncDirIfNeeded(): void {
+    if (!this.dirDirty) return;
+    fsyncDir(this.dir);
+    this.dirDirty = false;
   }
 
   /**
@@ -231,10 +235,7 @@ export class Wal {
     this.checkUsable();
     try {
       await new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
-      if (this.dirDirty) {
-        fsyncDir(this.dir);
-        this.dirDirty = false;
-      }
+      this.syncDirIfNeeded();
     } catch (err) {
       this.failure = err;
       throw err;

@@ -1,7 +1,6 @@
 // Starts database nodes in this process on loopback, for integration tests.
 
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseNode } from "../../src/node/database-node.ts";
@@ -9,17 +8,7 @@ import type { DatabaseNodeOptions } from "../../src/node/database-node.ts";
 import { addDatabaseService } from "../../src/node/database-service.ts";
 import { generateCertificate } from "../../src/transport/certificate.ts";
 import type { TlsConfig } from "../../src/transport/credentials.ts";
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
+import { freePort } from "../support/node-processes.ts";
 
 export async function clusterTls(): Promise<TlsConfig> {
   const pair = await generateCertificate({ commonName: "shoal-test", hosts: ["127.0.0.1", "localhost"] });
