@@ -6,7 +6,7 @@
 // (appends, commit, snapshots) in replication.ts; this file holds the state, the
 // role transitions and the dispatch of messages by term and role.
 
-import { checkConfChange, cloneConfig, encodeConfChange, replicas, voters } from "./confchange.ts";
+import { cloneConfig, replicas, voters } from "./confchange.ts";
 import { Configurations } from "./configuration.ts";
 import type { ConfChange } from "./confchange.ts";
 import * as election from "./election.ts";
@@ -15,7 +15,9 @@ import { quorumIndex } from "./quorum.ts";
 import { RaftLog } from "./raft-log.ts";
 import * as reads from "./read-index.ts";
 import { ReadRounds } from "./read-index.ts";
+import * as proposals from "./proposal.ts";
 import * as replication from "./replication.ts";
+import * as snapshots from "./snapshot.ts";
 import * as transfer from "./transfer.ts";
 import { emptyMessage } from "./types.ts";
 import type { Config, Entry, HardState, Message, MessageType, NodeId, ReadState, SnapshotMeta, StateRole } from "./types.ts";
@@ -388,32 +390,11 @@ export class Raft {
   }
 
   propose(data: Uint8Array): ProposeResult {
-    const refused = this.refuseProposal();
-    if (refused) return refused;
-    this.appendEntries([{ index: 0, term: 0, type: "normal", data }]);
-    return { ok: true, index: this.log.lastIndex(), term: this.term };
+    return proposals.propose(this, data);
   }
 
   proposeConfChange(cc: ConfChange): ProposeResult {
-    const refused = this.refuseProposal();
-    if (refused) return refused;
-    if (this.pendingConfIndex > this.log.committed) {
-      return { ok: false, error: "another membership change is in progress", leader: this.leader };
-    }
-    const problem = checkConfChange(this.config, cc);
-    if (problem) return { ok: false, error: problem, leader: this.leader };
-    if (cc.id === this.id && (cc.op === "remove" || cc.role !== "voter")) {
-      return { ok: false, error: "transfer leadership away before demoting or removing the leader", leader: this.leader };
-    }
-    this.appendEntries([{ index: 0, term: 0, type: "conf", data: encodeConfChange(cc) }]);
-    this.pendingConfIndex = this.log.lastIndex();
-    return { ok: true, index: this.log.lastIndex(), term: this.term };
-  }
-
-  private refuseProposal(): ProposeResult | undefined {
-    if (this.role !== "leader") return { ok: false, error: "not the leader", leader: this.leader };
-    if (this.leadTransferee) return { ok: false, error: "leadership transfer in progress", leader: this.leader };
-    return undefined;
+    return proposals.proposeConfChange(this, cc);
   }
 
   /** Asks for a linearizable read; a ReadState with `requestId` comes out once it is safe. */
@@ -467,30 +448,13 @@ export class Raft {
     }
   }
 
-  /**
-   * The application holds a snapshot of its state at `index` (<= applied). Entries up
-   * to `index - keepEntries` are dropped; a follower that needs older ones gets the snapshot.
-   */
+  /** See snapshot.ts. */
   compact(index: number, keepEntries: number): SnapshotMeta {
-    const term = this.log.term(index);
-    if (term === undefined || index > this.log.applied) throw new Error(`cannot snapshot at ${index}`);
-    this.latestSnapshot = { index, term, config: this.configAt(index) };
-    const cut = index - keepEntries;
-    const cutTerm = this.log.term(cut);
-    if (cut > this.log.snapshotIndex && cutTerm !== undefined) {
-      this.configurations.compact(cut);
-      this.log.compact(cut, cutTerm);
-    }
-    return this.latestSnapshot;
+    return snapshots.compact(this, index, keepEntries);
   }
 
-  /** Follower: replace log and configuration by a snapshot from the leader. */
   restoreSnapshot(meta: SnapshotMeta): void {
-    this.log.restore(meta);
-    this.log.takeChangedFrom();
-    this.configurations.reset(meta);
-    this.latestSnapshot = { ...meta, config: cloneConfig(meta.config) };
-    this.pendingInstall = meta;
+    snapshots.restore(this, meta);
   }
 }
 
