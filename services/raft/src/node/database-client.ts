@@ -166,6 +166,15 @@ export class ClusterDatabaseClient {
     return { columns: reply.columns, rows: reply.rows.map((r) => r.values.map(valueToParam)), appliedIndex: reply.appliedIndex };
   }
 
+  /**
+   * Brings the schema up to the newest of `migrations` (versions 1, 2, 3...), each
+   * through the log. Safe to repeat and to run from several callers at once: a
+   * migration's request id is derived from its version, so it applies once.
+   */
+  async migrate(migrations: { version: number; statements: string[] }[]): Promise<{ fromVersion: number; toVersion: number; appliedIndex: number }> {
+    return this.retrying<pb.MigrateRequest, pb.MigrateReply>("migrate", { requestId: randomUUID(), migrations });
+  }
+
   /** One node's status; retried for a few seconds while that node is (re)starting. */
   async status(address = this.preferred): Promise<pb.StatusReply> {
     const deadline = Date.now() + 5_000;

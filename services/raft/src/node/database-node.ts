@@ -20,10 +20,10 @@ import type { SnapshotStore } from "../storage/snapshot-store.ts";
 import type { Wal } from "../storage/wal.ts";
 import type { TlsConfig } from "../transport/credentials.ts";
 import { PeerTransport } from "../transport/peer-transport.ts";
-import type { SnapshotSink } from "../transport/snapshot.ts";
 import { DatabaseError } from "./errors.ts";
-import { moveInto, openStorage } from "./node-storage.ts";
+import { openStorage } from "./node-storage.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
+import { SnapshotKeeper } from "./snapshot-keeper.ts";
 import { WatchHub } from "./watch-hub.ts";
 
 export interface DatabaseNodeOptions {
@@ -72,9 +72,7 @@ export class DatabaseNode {
   /** Term and vote as last made durable (see handleReady). */
   private synced = { term: -1, vote: "" };
   private closed = false;
-  private snapshotting = false;
-  /** Bytes of entries applied since the last snapshot was started. */
-  private bytesSinceSnapshot = 0;
+  private snapshotKeeper!: SnapshotKeeper;
   private peersKey = "";
   private readonly opts: Required<Omit<DatabaseNodeOptions, "bootstrap" | "join">>;
   private readonly knownPeers: { id: NodeId; address: string }[];
@@ -82,7 +80,7 @@ export class DatabaseNode {
   private constructor(
     opts: DatabaseNodeOptions,
     private readonly wal: Wal,
-    private readonly snapshots: SnapshotStore,
+    snapshots: SnapshotStore,
     readonly stateMachine: SqliteStateMachine,
     raw: RawNode,
     readonly transport: PeerTransport,
@@ -102,6 +100,18 @@ export class DatabaseNode {
     } as Required<Omit<DatabaseNodeOptions, "bootstrap" | "join">>;
     this.knownPeers = opts.join ?? opts.bootstrap ?? [];
     this.watch = new WatchHub(stateMachine);
+    this.snapshotKeeper = new SnapshotKeeper({
+      id: this.id,
+      dir: this.opts.dir,
+      raw,
+      stateMachine,
+      store: snapshots,
+      wal,
+      transport,
+      limits: this.opts,
+      closed: () => this.closed,
+      schedule: () => this.schedule(),
+    });
   }
 
   static async open(opts: DatabaseNodeOptions): Promise<DatabaseNode> {
@@ -120,7 +130,7 @@ export class DatabaseNode {
       tls: opts.tls,
       onMessages: (msgs) => node?.receive(msgs),
       onUnreachable: (id) => node?.raw.reportUnreachable(id),
-      snapshots: { begin: (meta, from) => node!.beginSnapshotReceive(meta, from) },
+      snapshots: { begin: (meta, from) => node!.snapshotKeeper.receive(meta, from) },
     });
     node = new DatabaseNode(opts, storage.wal, storage.snapshots, storage.stateMachine, raw, transport);
     await transport.start();
@@ -183,7 +193,7 @@ export class DatabaseNode {
     } finally {
       this.driving = false;
     }
-    this.maybeSnapshot();
+    this.snapshotKeeper.maybeTake();
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -207,7 +217,11 @@ export class DatabaseNode {
       if (hs) this.synced = { term: hs.term, vote: hs.vote };
       if (this.closed) return;
     }
-    if (rd.snapshot) this.installSnapshot(rd.snapshot.meta.index, rd.snapshot.meta.term);
+    if (rd.snapshot) {
+      this.snapshotKeeper.install(rd.snapshot.meta.index, rd.snapshot.meta.term);
+      this.proposals.skippedTo(rd.snapshot.meta.index);
+      this.watch.restored(rd.snapshot.meta.index);
+    }
     this.sendAll(rd.messagesAfterPersist);
     // Let the transport put acknowledgements on the wire before a long apply: the
     // leader's commit waits for them, our apply does not.
@@ -226,7 +240,7 @@ export class DatabaseNode {
   private applyEntries(entries: Entry[]): void {
     if (!entries.length) return;
     this.stateMachine.applyBatch(() => entries.forEach((e) => this.apply(e)));
-    for (const e of entries) this.bytesSinceSnapshot += e.data.length;
+    this.snapshotKeeper.applied(entries);
   }
 
   private apply(e: Entry): void {
@@ -241,7 +255,7 @@ export class DatabaseNode {
   private sendAll(msgs: Message[]): void {
     const plain = msgs.filter((m) => m.type !== "snapshot");
     if (plain.length) this.transport.send(plain);
-    for (const m of msgs) if (m.type === "snapshot") void this.sendSnapshot(m);
+    for (const m of msgs) if (m.type === "snapshot") void this.snapshotKeeper.send(m);
   }
 
   /** Keeps the transport's address book equal to the configuration's. */
@@ -254,95 +268,6 @@ export class DatabaseNode {
     for (const p of this.knownPeers) if (p.id !== this.id) peers.set(p.id, p.address);
     for (const [id, m] of Object.entries(members)) if (id !== this.id && m.address) peers.set(id, m.address);
     this.transport.setPeers(peers);
-  }
-
-  // ---- snapshots ----
-
-  private async sendSnapshot(m: Message): Promise<void> {
-    const meta = m.snapshot!.meta;
-    let ok = false;
-    try {
-      const source = this.snapshots.openForSend(meta);
-      try {
-        await this.transport.sendSnapshot(m, {
-          size: source.size,
-          read: async (offset, length) => source.read(offset, length),
-        });
-        ok = true;
-      } finally {
-        source.close();
-      }
-    } catch (e) {
-      if (!this.closed) console.warn(`${this.id}: snapshot ${meta.index} to ${m.to} failed: ${(e as Error).message}`);
-    }
-    if (this.closed) return;
-    this.raw.reportSnapshot(m.to, ok);
-    this.schedule();
-  }
-
-  private beginSnapshotReceive(meta: Parameters<SnapshotStore["beginReceive"]>[0], from: NodeId): SnapshotSink {
-    const receiver = this.snapshots.beginReceive(meta, { streamId: from });
-    return {
-      offset: receiver.offset,
-      write: async (offset, chunk) => {
-        const r = receiver.write(offset, chunk);
-        if (!r.accepted) throw new Error(`snapshot chunk at ${offset} refused; expected ${r.offset}`);
-      },
-      finish: async () => {
-        receiver.finish();
-      },
-      abort: async () => receiver.abort(),
-    };
-  }
-
-  private installSnapshot(index: number, term: number): void {
-    const stored = this.snapshots.list().find((s) => s.meta.index === index && s.meta.term === term);
-    if (!stored) throw new Error(`asked to install snapshot ${index}/${term}, which was never received`);
-    this.stateMachine.restoreFrom(stored.dataPath);
-    this.proposals.skippedTo(index);
-    this.watch.restored(index);
-  }
-
-  /** Takes a snapshot in the background once enough entries were applied since the last. */
-  private maybeSnapshot(): void {
-    const raft = this.raw.raft;
-    if (this.snapshotting || this.closed) return;
-    const due = raft.log.applied - raft.latestSnapshot.index >= this.opts.snapshotEvery || this.bytesSinceSnapshot >= this.opts.snapshotBytes;
-    if (!due) return;
-    this.snapshotting = true;
-    this.bytesSinceSnapshot = 0;
-    void this.takeSnapshot().finally(() => {
-      this.snapshotting = false;
-    });
-  }
-
-  private async takeSnapshot(): Promise<void> {
-    const tmp = join(this.opts.dir, `snapshot-${process.pid}.tmp`);
-    try {
-      const { index, term } = await this.stateMachine.snapshotTo(tmp);
-      if (this.closed) return;
-      const config = this.raw.raft.configAt(index);
-      await this.snapshots.save({ index, term, config }, (path) => moveInto(tmp, path));
-      if (this.closed) return;
-      this.raw.compact(index, this.entriesToKeep(index));
-      this.wal.compact(this.raw.raft.log.snapshotIndex);
-    } catch (e) {
-      if (!this.closed) console.warn(`${this.id}: snapshot failed: ${(e as Error).message}`);
-    }
-  }
-
-  /** How many entries before `index` to keep: at most keepEntries, and about keepBytes. */
-  private entriesToKeep(index: number): number {
-    const log = this.raw.raft.log;
-    let keep = 0;
-    let bytes = 0;
-    while (keep < this.opts.keepEntries) {
-      const e = log.entry(index - keep);
-      if (!e || bytes + e.data.length > this.opts.keepBytes) break;
-      bytes += e.data.length;
-      keep++;
-    }
-    return keep;
   }
 
   // ---- what callers ask ----
