@@ -1,0 +1,59 @@
+// Runs one gateway:
+//   node --import tsx services/api/src/main.ts --dir DIR --listen 127.0.0.1:8443 \
+//     --db 127.0.0.1:7001,127.0.0.1:7002 --cert cluster.crt --key cluster.key [--name NAME]
+// --cert/--key are the cluster certificate the database nodes use (mTLS to them, and
+// the HTTPS certificate); when both files are missing a new one is generated with
+// IP SANs for the listen address. Prints the HTTPS address once serving.
+import os from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ClusterDatabaseClient } from "../../raft/src/node/database-client.ts";
+import { loadOrCreateCertificate } from "../../raft/src/transport/certificate.ts";
+import { applySchema } from "./schema.ts";
+import { startGateway } from "./server.ts";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      dir: { type: "string", default: ".shoal" },
+      listen: { type: "string", default: "127.0.0.1:8443" },
+      db: { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      name: { type: "string", default: os.hostname() },
+    },
+  });
+  if (!values.db) throw new Error("--db <address,...> is required (the database nodes)");
+  const certPath = values.cert ?? join(values.dir, "cluster.crt");
+  const keyPath = values.key ?? join(values.dir, "cluster.key");
+  const listenHost = values.listen.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  const pair = await loadOrCreateCertificate(certPath, keyPath, {
+    commonName: "shoal",
+    hosts: [...new Set([listenHost, "127.0.0.1", "::1", "localhost", os.hostname()])],
+  });
+
+  const db = new ClusterDatabaseClient(values.db.split(",").map((s) => s.trim()).filter(Boolean), { cert: pair.cert, key: pair.key, ca: pair.cert });
+  const schema = await applySchema(db);
+  const gateway = await startGateway({ db, dir: values.dir, listen: values.listen, cert: pair.cert, key: pair.key, serverName: values.name });
+  process.stdout.write(
+    `shoal gateway: https://${gateway.httpsAddress} (schema v${schema.toVersion}), unix socket ${gateway.unixSocket}\n` +
+      `  add it as a remote: lxc remote add shoal https://${gateway.httpsAddress} --password <core.trust_password> --accept-certificate\n`,
+  );
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void gateway.close().finally(() => {
+      db.close();
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`shoal gateway: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,178 @@
+// The gateway's listeners: HTTPS with the cluster certificate (any client
+// certificate is requested; trust is by fingerprint in the replicated
+// `certificates` table) and a unix socket `<dir>/unix.socket` with full trust, so
+// that `LXD_DIR=<dir> lxc …` works locally. Both serve the same routes.
+import { X509Certificate } from "node:crypto";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import * as grpc from "@grpc/grpc-js";
+import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
+import { fingerprint } from "../../raft/src/transport/certificate.ts";
+import { ApiError, sendError } from "./response.ts";
+import { certificateRoutes } from "./routes/certificates.ts";
+import { serverRoutes } from "./routes/server.ts";
+import type { Database } from "./schema.ts";
+import { isTrusted, parseCertificate, type ParsedCertificate } from "./trust.ts";
+
+export interface GatewayOptions {
+  db: Database;
+  /** Directory for the unix socket (`<dir>/unix.socket`). */
+  dir: string;
+  /** "host:port" for HTTPS; port 0 picks a free one. */
+  listen: string;
+  /** The cluster certificate and key (PEM); must carry an IP SAN for the listen address. */
+  cert: string;
+  key: string;
+  /** `environment.server_name`. */
+  serverName: string;
+  /** Request body limit in bytes (413 above it). */
+  bodyLimit?: number;
+}
+
+/** What route handlers know about the gateway. */
+export interface GatewayContext {
+  db: Database;
+  cert: string;
+  certFingerprint: string;
+  serverName: string;
+  /** The HTTPS address actually bound, "host:port". */
+  httpsAddress(): string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** On the unix socket, or a client certificate in the trust store. */
+    trusted: boolean;
+    /** The client certificate of the TLS connection, if one was presented. */
+    clientCertificate: ParsedCertificate | undefined;
+  }
+  interface FastifyContextConfig {
+    /** The route answers untrusted clients too (it decides what they see). */
+    untrusted?: boolean;
+  }
+}
+
+export interface Gateway {
+  httpsAddress: string;
+  unixSocket: string;
+  close(): Promise<void>;
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const [host, portText] = splitHostPort(opts.listen);
+  checkSans(opts.cert, host);
+  let bound = opts.listen;
+  const ctx: GatewayContext = {
+    db: opts.db,
+    cert: opts.cert,
+    certFingerprint: fingerprint(opts.cert),
+    serverName: opts.serverName,
+    httpsAddress: () => bound,
+  };
+  const bodyLimit = opts.bodyLimit ?? 1 << 20;
+
+  const https = buildApp(ctx, {
+    bodyLimit,
+    https: { key: opts.key, cert: opts.cert, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" },
+  });
+  const unix = buildApp(ctx, { bodyLimit });
+  try {
+    await https.listen({ host, port: Number(portText) });
+    const addr = https.server.address();
+    if (addr && typeof addr === "object") bound = `${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
+
+    mkdirSync(opts.dir, { recursive: true });
+    const unixSocket = join(opts.dir, "unix.socket");
+    rmSync(unixSocket, { force: true }); // a stale socket of a previous run
+    await unix.listen({ path: unixSocket });
+    chmodSync(unixSocket, 0o660);
+    return {
+      httpsAddress: bound,
+      unixSocket,
+      close: async () => {
+        await Promise.all([https.close(), unix.close()]);
+      },
+    };
+  } catch (e) {
+    await Promise.allSettled([https.close(), unix.close()]);
+    throw e;
+  }
+}
+
+function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key: string; cert: string; requestCert: true; rejectUnauthorized: false; minVersion: "TLSv1.3" } }): FastifyInstance {
+  const app = (opts.https
+    ? Fastify({ https: opts.https, logger: false, bodyLimit: opts.bodyLimit, frameworkErrors: frameworkError })
+    : Fastify({ logger: false, bodyLimit: opts.bodyLimit, frameworkErrors: frameworkError })) as unknown as FastifyInstance;
+  const onUnixSocket = !opts.https;
+
+  app.decorateRequest("trusted", false);
+  app.decorateRequest("clientCertificate", undefined);
+
+  // Every body is JSON whatever its content type (the Go client always sends JSON);
+  // unknown fields are left for the routes' zod schemas to strip.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(ApiError.badRequest(`invalid JSON in request body: ${(e as Error).message}`));
+    }
+  });
+
+  app.addHook("onRequest", async (req) => {
+    if (onUnixSocket) {
+      req.trusted = true;
+    } else {
+      const raw = (req.raw.socket as TLSSocket).getPeerCertificate?.(false)?.raw;
+      if (raw && raw.length) {
+        req.clientCertificate = parseCertificate(raw);
+        req.trusted = await isTrusted(ctx.db, req.clientCertificate.fingerprint);
+      }
+    }
+    if (!req.trusted && !req.is404 && !req.routeOptions.config.untrusted) throw ApiError.forbidden();
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ApiError) return sendError(reply, err.status, err.message);
+    if (err instanceof DatabaseClientError) {
+      if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) {
+        return sendError(reply, 503, `the cluster database is unavailable: ${err.message}`);
+      }
+      return sendError(reply, 500, `database error: ${err.message}`);
+    }
+    const status = (err as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) return sendError(reply, status, err.message);
+    process.stderr.write(`shoal-api: internal error: ${err.stack ?? err.message}\n`);
+    return sendError(reply, 500, "internal error");
+  });
+  app.setNotFoundHandler((_req, reply) => sendError(reply, 404, "not found"));
+
+  app.register(serverRoutes(ctx));
+  app.register(certificateRoutes(ctx));
+  return app;
+}
+
+function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  sendError(reply, err.statusCode && err.statusCode < 500 ? err.statusCode : 400, err.message);
+}
+
+function splitHostPort(address: string): [string, string] {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!m) throw new Error(`listen address must be host:port, got ${JSON.stringify(address)}`);
+  return [m[1], m[2]];
+}
+
+/** The real client refuses a server certificate without an IP SAN for the address it dials. */
+function checkSans(certPem: string, host: string): void {
+  if (isIP(host) !== 4 || host === "0.0.0.0") return; // IPv6 spellings vary; checked for IPv4 only
+  const sans = new X509Certificate(certPem).subjectAltName ?? "";
+  const ips = sans.split(", ").filter((s) => s.startsWith("IP Address:")).map((s) => s.slice("IP Address:".length));
+  if (!ips.includes(host)) {
+    throw new Error(`the cluster certificate has no IP SAN for ${host} (it has: ${ips.join(", ") || "none"}); lxc would refuse it`);
+  }
+}
