@@ -2,7 +2,7 @@
 // 1-node replicated database. Over the unix socket (full trust) and over HTTPS
 // (trust by client certificate, added with core.trust_password).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fingerprint, generateCertificate } from "../../services/raft/src/transport/certificate.ts";
@@ -71,6 +71,28 @@ describe("gateway driven by the real lxc client", { skip: existsSync(LXC) ? fals
     assert.match(list.stdout, new RegExp(clientFp.slice(0, 12)));
   });
 
+  test("lxc config trust add FILE / list / remove over HTTPS", async () => {
+    const other = await generateCertificate({ commonName: "other-client" });
+    const file = join(h.scratch, "other.crt");
+    writeFileSync(file, other.cert);
+    const fp = fingerprint(other.cert);
+
+    const add = await lxc(["config", "trust", "add", "shoal:", file], remoteConf);
+    assert.equal(add.code, 0, add.stderr);
+    assert.ok((await certRows()).includes(fp));
+    const again = await lxc(["config", "trust", "add", "shoal:", file], remoteConf);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /Certificate already in trust store/);
+
+    const list = await lxc(["config", "trust", "list", "shoal:", "--format", "csv"], remoteConf);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^client,other\\.crt,other-client,${fp.slice(0, 12)},`, "m"));
+
+    const rm = await lxc(["config", "trust", "remove", "shoal:", fp.slice(0, 12)], remoteConf);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.ok(!(await certRows()).includes(fp));
+  });
+
   describe("raw HTTPS with a trusted client certificate", () => {
     let client: { cert: string; key: string; ca: string };
     const req = (method: string, path: string, body?: string, headers?: Record<string, string>) =>
@@ -110,6 +132,13 @@ describe("gateway driven by the real lxc client", { skip: existsSync(LXC) ? fals
       assertLxdError(await req("PUT", "/1.0", JSON.stringify({ config: { x: "y".repeat(70 * 1024) } })), 413, /.+/);
       assertLxdError(await req("POST", "/1.0/certificates", '{"type": "client", "certificate": "not base64 DER"}'), 400, /invalid certificate/);
       assertLxdError(await req("GET", "/1.0/nosuch"), 404, /^not found$/);
+      assertLxdError(await req("PUT", "/1.0", ""), 400, /invalid request body/);
+      assertLxdError(await req("PUT", "/1.0", "[1]"), 400, /invalid request body/);
+      assertLxdError(await req("PUT", "/1.0", '{"config": "core.trust_password=x"}'), 400, /invalid request body/);
+      assertLxdError(await req("PATCH", "/1.0", '{"config": {"__proto__": {"x": "1"}}}'), 400, /__proto__/);
+      assertLxdError(await req("PATCH", "/1.0", '{"config": {"nosuch": "1"}}', { "content-type": "text/plain" }), 400, /^cannot set 'nosuch' to '1': unknown key$/);
+      assertLxdError(await req("POST", "/1.0/certificates", '{"type": 5}'), 400, /invalid request body at 'type'/);
+      assertLxdError(await req("GET", "/1.0/certificates/zz"), 404, /Certificate not found/);
 
       const afterwards = await req("GET", "/1.0");
       assert.equal(afterwards.headers.etag, etag);
@@ -137,5 +166,18 @@ describe("gateway driven by the real lxc client", { skip: existsSync(LXC) ? fals
       assertLxdError(await as("POST", "/1.0/certificates", JSON.stringify({ type: "client", password: "wrong" })), 403, /^not authorized$/);
       assert.deepEqual(await certRows(), before);
     });
+  });
+
+  test("lxc config unset core.trust_password: the old password no longer adds a client", async () => {
+    const unset = await lxc(["config", "unset", "shoal:", "core.trust_password"], remoteConf);
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.equal((await h.db.query("SELECT count(*) FROM config WHERE key = 'core.trust_password'")).rows[0][0], 0);
+    const before = await certRows();
+    const r = await lxc(["remote", "add", "late", `https://${h.gateway.httpsAddress}`, "--password", PASSWORD, "--accept-certificate"], {
+      LXD_CONF: join(h.scratch, "late-conf"),
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not authorized/);
+    assert.deepEqual(await certRows(), before);
   });
 });

@@ -118,7 +118,11 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim() === "") return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      // "__proto__" keys are refused: assigning them would swap an object's prototype.
+      done(null, JSON.parse(text, (k: string, v: unknown) => {
+        if (k === "__proto__") throw new SyntaxError('the key "__proto__" is not allowed');
+        return v;
+      }));
     } catch (e) {
       done(ApiError.badRequest(`invalid JSON in request body: ${(e as Error).message}`));
     }
