@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { ClusterDatabaseClient } from "../../raft/src/node/database-client.ts";
 import { loadOrCreateCertificate } from "../../raft/src/transport/certificate.ts";
 import { applySchema } from "./schema.ts";
-import { startGateway } from "./server.ts";
+import { checkSans, splitHostPort, startGateway } from "./server.ts";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -26,14 +26,17 @@ async function main(): Promise<void> {
   if (!values.db) throw new Error("--db <address,...> is required (the database nodes)");
   const certPath = values.cert ?? join(values.dir, "cluster.crt");
   const keyPath = values.key ?? join(values.dir, "cluster.key");
-  const listenHost = values.listen.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  const [listenHost] = splitHostPort(values.listen);
   const pair = await loadOrCreateCertificate(certPath, keyPath, {
     commonName: "shoal",
     hosts: [...new Set([listenHost, "127.0.0.1", "::1", "localhost", os.hostname()])],
   });
 
+  checkSans(pair.cert, listenHost); // before anything else: lxc would refuse the certificate
   const db = new ClusterDatabaseClient(values.db.split(",").map((s) => s.trim()).filter(Boolean), { cert: pair.cert, key: pair.key, ca: pair.cert });
-  const schema = await applySchema(db);
+  const schema = await applySchema(db).catch((e: unknown) => {
+    throw new Error(`cannot reach the database at ${values.db}: ${e instanceof Error ? e.message : String(e)}`);
+  });
   const gateway = await startGateway({ db, dir: values.dir, listen: values.listen, cert: pair.cert, key: pair.key, serverName: values.name });
   process.stdout.write(
     `shoal gateway: https://${gateway.httpsAddress} (schema v${schema.toVersion}), unix socket ${gateway.unixSocket}\n` +

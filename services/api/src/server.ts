@@ -165,14 +165,14 @@ function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyR
   sendError(reply, err.statusCode && err.statusCode < 500 ? err.statusCode : 400, err.message);
 }
 
-function splitHostPort(address: string): [string, string] {
+export function splitHostPort(address: string): [string, string] {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
   if (!m) throw new Error(`listen address must be host:port, got ${JSON.stringify(address)}`);
   return [m[1], m[2]];
 }
 
 /** The real client refuses a server certificate without an IP SAN for the address it dials. */
-function checkSans(certPem: string, host: string): void {
+export function checkSans(certPem: string, host: string): void {
   if (isIP(host) !== 4 || host === "0.0.0.0") return; // IPv6 spellings vary; checked for IPv4 only
   const sans = new X509Certificate(certPem).subjectAltName ?? "";
   const ips = sans.split(", ").filter((s) => s.startsWith("IP Address:")).map((s) => s.slice("IP Address:".length));
