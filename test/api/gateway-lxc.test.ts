@@ -153,6 +153,23 @@ describe("gateway driven by the real lxc client", { skip: existsSync(LXC) ? fals
       assert.deepEqual(r.body, { type: "sync", status: "Success", status_code: 200, operation: "", error_code: 0, error: "", metadata: null });
     });
 
+    test("two writes with the same ETag: exactly one applies, the other is a 412", async () => {
+      const cur = await req("GET", "/1.0");
+      const etag = String(cur.headers.etag);
+      const stored = async () => (await h.db.query("SELECT value FROM config WHERE key = 'core.trust_password'")).rows[0]?.[0];
+      const before = await stored();
+      const results = await Promise.all(
+        ["first-new", "second-new"].map((p) => req("PATCH", "/1.0", JSON.stringify({ config: { "core.trust_password": p } }), { "if-match": etag })),
+      );
+      assert.deepEqual(results.map((r) => r.status).sort(), [200, 412]);
+      assert.match(results.find((r) => r.status === 412)!.body.error, /ETag doesn't match/);
+      assert.notEqual(await stored(), before);
+      // Put the password the later tests use back.
+      const now = await req("GET", "/1.0");
+      const reset = await req("PATCH", "/1.0", JSON.stringify({ config: { "core.trust_password": PASSWORD } }), { "if-match": String(now.headers.etag) });
+      assert.equal(reset.status, 200);
+    });
+
     test("an untrusted certificate sees only the untrusted view and gets 403 elsewhere", async () => {
       const stranger = await generateCertificate({ commonName: "stranger" });
       const as = (method: string, path: string, body?: string) => https(h.gateway.httpsAddress, method, path, { ...stranger, ca: h.cluster.tls.cert, body });
