@@ -35,6 +35,39 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    statements: [
+      // Background operations (LXD's /1.0/operations), so any gateway can answer for
+      // them. Times are caller-supplied ISO-8601 strings; resources and metadata JSON
+      // (or NULL). A trust token is a `token` operation whose metadata holds its
+      // secret while it runs; the secret is dropped when it is used or cancelled.
+      `CREATE TABLE operations (
+        id TEXT PRIMARY KEY,
+        class TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        may_cancel INTEGER NOT NULL,
+        err TEXT NOT NULL DEFAULT '',
+        location TEXT NOT NULL DEFAULT '',
+        project TEXT NOT NULL DEFAULT '',
+        resources TEXT,
+        metadata TEXT
+      )`,
+      "CREATE INDEX operations_by_status ON operations (status_code, updated_at)",
+      // The cluster's event stream (/1.0/events): written in the same batch as the
+      // change it reports, read by every gateway in seq order. seq is computed inside
+      // the write (max + 1), so all replicas agree; old rows are pruned by the writers.
+      `CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        project TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

@@ -12,7 +12,9 @@ import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
+import { EventHub } from "./events/hub.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
+import { operationRoutes } from "./routes/operations.ts";
 import { serverRoutes } from "./routes/server.ts";
 import type { Database } from "./schema.ts";
 import { isTrusted, parseCertificate, type ParsedCertificate } from "./trust.ts";
@@ -58,6 +60,8 @@ declare module "fastify" {
 export interface Gateway {
   httpsAddress: string;
   unixSocket: string;
+  /** How many /1.0/events websocket listeners this gateway serves now. */
+  eventListeners(): number;
   close(): Promise<void>;
 }
 
@@ -73,12 +77,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     httpsAddress: () => bound,
   };
   const bodyLimit = opts.bodyLimit ?? 1 << 20;
+  const events = new EventHub(opts.db);
 
   const https = buildApp(ctx, {
     bodyLimit,
     https: { key: opts.key, cert: opts.cert, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" },
   });
   const unix = buildApp(ctx, { bodyLimit });
+  // /1.0/events is a websocket: served from the listeners' upgrade event.
+  https.server.on("upgrade", (req, socket, head) => events.handleUpgrade(req, socket, head, false));
+  unix.server.on("upgrade", (req, socket, head) => events.handleUpgrade(req, socket, head, true));
   try {
     await https.listen({ host, port: Number(portText) });
     const addr = https.server.address();
@@ -92,11 +100,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return {
       httpsAddress: bound,
       unixSocket,
+      eventListeners: () => events.size,
       close: async () => {
+        events.close();
         await Promise.all([https.close(), unix.close()]);
       },
     };
   } catch (e) {
+    events.close();
     await Promise.allSettled([https.close(), unix.close()]);
     throw e;
   }
@@ -158,6 +169,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
 
   app.register(serverRoutes(ctx));
   app.register(certificateRoutes(ctx));
+  app.register(operationRoutes(ctx));
   return app;
 }
 

@@ -1,10 +1,14 @@
 // /1.0/certificates: the trust store. An untrusted client becomes trusted with
 // `core.trust_password` (`lxc remote add NAME URL --password P`): its TLS client
-// certificate is added. Trusted clients list, show, add and remove certificates.
+// certificate is added; or with a trust token (`lxc remote add NAME TOKEN`, see
+// operations/tokens.ts). Trusted clients list, show, add and remove certificates
+// and create tokens (`lxc config trust add`).
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { storedValue } from "../config.ts";
 import { verifyPassword } from "../password.ts";
+import { sendAsync, view } from "../operations/store.ts";
+import { createToken, findToken, looksLikeTokenSecret, redeemToken } from "../operations/tokens.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
 import { addCertificate, deleteCertificate, getCertificate, listCertificates, parseCertificate } from "../trust.ts";
@@ -50,15 +54,49 @@ export function certificateRoutes(ctx: GatewayContext) {
         throw ApiError.badRequest(`invalid request body${issue?.path.length ? ` at '${issue.path.join(".")}'` : ""}: ${issue?.message ?? "not an object"}`);
       }
       const body = parsed.data;
-      if (body.token) throw new ApiError(501, "trust tokens are not implemented yet; use core.trust_password");
       const type = body.type || "client";
       if (type !== "client") throw ApiError.badRequest(`certificate type '${type}' is not supported yet`);
 
+      if (body.token) {
+        // `lxc config trust add [--name NAME]`: a token operation; the client prints the token.
+        if (!req.trusted) throw ApiError.forbidden();
+        const name = body.name ?? "";
+        if (name === "") throw ApiError.badRequest("A client name must be provided for a trust token");
+        const op = await createToken(ctx.db, {
+          request: { name, restricted: body.restricted ?? false, projects: body.projects ?? [] },
+          addresses: [ctx.httpsAddress()],
+          fingerprint: ctx.certFingerprint,
+          location: ctx.serverName,
+        });
+        return sendAsync(reply, view(op));
+      }
+
       if (!req.trusted) {
-        // The password is checked before anything else is looked at, and never echoed.
+        // `lxc remote add NAME TOKEN` sends the token's secret as the password. The
+        // password is checked before anything else is looked at, and never echoed.
+        const password = body.password ?? "";
+        const token = await findToken(ctx.db, password);
+        if (token) {
+          const cert = req.clientCertificate;
+          if (!cert) throw ApiError.badRequest("Can't use TLS data on non-TLS link");
+          const request = (token.metadata?.request ?? {}) as { name?: string; restricted?: boolean; projects?: string[] };
+          const fp = cert.fingerprint;
+          await redeemToken(ctx.db, token, {
+            fingerprint: fp,
+            name: request.name || cert.commonName,
+            type: "client",
+            certificate: cert.pem,
+            restricted: request.restricted ?? false,
+            projects: request.projects ?? [],
+          });
+          return sendSync(reply, null, { status: 201, location: `/1.0/certificates/${fp}` });
+        }
         const hash = await storedValue(ctx.db, "core.trust_password");
-        const ok = hash !== undefined && body.password !== undefined && body.password !== "" && (await verifyPassword(body.password, hash));
-        if (!ok) throw ApiError.forbidden();
+        const ok = hash !== undefined && password !== "" && (await verifyPassword(password, hash));
+        if (!ok) {
+          if (looksLikeTokenSecret(password)) throw new ApiError(403, "not authorized: the trust token is unknown, already used or revoked");
+          throw ApiError.forbidden();
+        }
       }
 
       const cert = body.certificate ? parseCertificate(body.certificate) : req.clientCertificate;

@@ -5,6 +5,7 @@ import os from "node:os";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError } from "../../../raft/src/node/database-client.ts";
+import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
 import { configView, planConfigWrite, readStoredConfig, unchangedSince, type ConfigView } from "../config.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
@@ -12,9 +13,12 @@ import type { GatewayContext } from "../server.ts";
 /**
  * Extensions that work end to end, and only those: the client decides what to send
  * from this list. `etag`: ETag on GET /1.0 and If-Match on PUT/PATCH /1.0 (412 when
- * stale). `patch`: PATCH /1.0.
+ * stale). `patch`: PATCH /1.0. `certificate_token`: `lxc config trust add` makes a
+ * trust token (a token operation) that `lxc remote add NAME TOKEN` redeems once.
+ * `event_lifecycle` / `event_location`: /1.0/events carries lifecycle events, each
+ * with the member (gateway) name as `location`.
  */
-export const API_EXTENSIONS = ["etag", "patch"];
+export const API_EXTENSIONS = ["etag", "patch", "event_lifecycle", "certificate_token", "event_location"];
 
 export const SERVER_VERSION = "0.1.0";
 
@@ -75,7 +79,9 @@ export function serverRoutes(ctx: GatewayContext) {
     const statements = await planConfigWrite(req.body, mode, view, derived());
     if (statements.length) {
       try {
-        await ctx.db.exec(statements, { preconditions: ifMatch ? [unchangedSince(view)] : [] });
+        // The lifecycle event commits with the change (LXD's config-updated, source /1.0).
+        const event = lifecycleEvent({ action: "config-updated", source: "/1.0", location: ctx.serverName, requestor: requestor(req) });
+        await ctx.db.exec([...statements, ...publishStatements(event)], { preconditions: ifMatch ? [unchangedSince(view)] : [] });
       } catch (e) {
         if (e instanceof DatabaseClientError && e.code === grpc.status.FAILED_PRECONDITION) {
           throw new ApiError(412, "ETag doesn't match: the server configuration changed meanwhile");
