@@ -3,7 +3,7 @@
 // the database with the change they report, so a listener on another gateway of the
 // same cluster receives them too.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +125,28 @@ describe("operations, trust tokens and events with the real lxc", { skip: exists
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /not authorized: the trust token is unknown, already used or revoked/);
     assert.deepEqual(await certs(), before);
+  });
+
+  test("shoal trust add NAME prints a token that lxc remote add accepts", async () => {
+    const shoal = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ["--import", "tsx", "services/api/src/shoal.ts", ...args], { cwd: new URL("../..", import.meta.url).pathname, timeout: 30_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    const r = await shoal(["trust", "add", "zoe", "--dir", h.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Client zoe certificate add token:$/m);
+    const text = r.stdout.trim().split("\n").pop()!;
+    assert.equal(decodeToken(text).client_name, "zoe");
+    const conf = { LXD_CONF: join(h.scratch, "zoe-conf") };
+    const add = await lxc(["remote", "add", "shoal", text], conf);
+    assert.equal(add.code, 0, add.stderr);
+    assert.ok((await certs()).includes(`${fingerprint(readFileSync(join(conf.LXD_CONF, "client.crt"), "utf8"))}=zoe`));
+
+    const missing = await shoal(["trust", "add", "zoe", "--dir", join(h.scratch, "nowhere")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no gateway at .*unix\.socket/);
   });
 
   test("lxc config trust revoke-token: the token is cancelled and refused", async () => {

@@ -45,8 +45,11 @@ export async function createToken(db: Database, opts: { request: TokenRequest; a
   return op;
 }
 
+/** What encodeToken needs of a token operation (its API view will do). */
+export type TokenOperation = Pick<StoredOperation, "metadata">;
+
 /** The token encoded the way `lxc` prints it (shared/api CertificateAddToken.String()). */
-export function encodeToken(op: StoredOperation): string {
+export function encodeToken(op: TokenOperation): string {
   const md = op.metadata ?? {};
   const request = (md.request ?? {}) as { name?: string };
   return Buffer.from(
