@@ -59,7 +59,9 @@ export class EventHub {
     const allProjects = ["true", "1"].includes(url.searchParams.get("all-projects") ?? "");
     const project = allProjects ? undefined : url.searchParams.get("project") || "default";
 
-    const after = await this.currentCursor();
+    // The listener gets what commits after it connected (not what the hub has yet to deliver).
+    const after = await this.latestSeq();
+    if (this.cursor === undefined) this.cursor = after;
     if (this.closed) return refuse(socket, 503, "the gateway is shutting down");
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const l: Listener = { ws, types, project, after };
@@ -72,10 +74,14 @@ export class EventHub {
     });
   }
 
+  private async latestSeq(): Promise<number> {
+    const r = await this.db.query("SELECT coalesce(max(seq), 0) FROM events");
+    return Number(r.rows[0]?.[0] ?? 0);
+  }
+
   private async currentCursor(): Promise<number> {
     if (this.cursor === undefined) {
-      const r = await this.db.query("SELECT coalesce(max(seq), 0) FROM events");
-      const seq = Number(r.rows[0]?.[0] ?? 0);
+      const seq = await this.latestSeq();
       if (this.cursor === undefined) this.cursor = seq;
     }
     return this.cursor;
