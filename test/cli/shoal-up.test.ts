@@ -113,6 +113,7 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
     }
     assert.match(up.output(), new RegExp(`lxc remote add shoal https://${address.replace(/\./g, "\\.")} --password \\S+ --accept-certificate`));
     assert.match(up.output(), new RegExp(`LXD_DIR=${dir} lxc config set core.trust_password \\S+`));
+    assert.match(up.output(), new RegExp(`LXD_DIR=${dir} lxc config trust add --name \\S+`));
     const cluster = JSON.parse(readFileSync(join(dir, "cluster.json"), "utf8"));
     assert.equal(cluster.gateway.https, address);
     assert.deepEqual(cluster.members.map((m: { name: string }) => m.name), ["member1", "member2", "member3"]);
@@ -161,6 +162,14 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
     const info = await lxc(["info", "shoal:"], remote);
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /^auth: trusted$/m);
+    // The token route shoal up prints works too.
+    const tokenConf = { LXD_CONF: join(dir, "lxc-token") };
+    const made = await lxc(["config", "trust", "add", "--name", "my-client"], local);
+    assert.equal(made.code, 0, made.stderr);
+    const token = made.stdout.trim().split("\n").pop()!;
+    const byToken = await lxc(["remote", "add", "shoal", token], tokenConf);
+    assert.equal(byToken.code, 0, byToken.stderr);
+    assert.match((await lxc(["info", "shoal:"], tokenConf)).stdout, /^auth: trusted$/m);
     await stopUp(up, dir);
   });
 });
