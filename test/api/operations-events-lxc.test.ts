@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fingerprint } from "../../services/raft/src/transport/certificate.ts";
+import { fingerprint, generateCertificate } from "../../services/raft/src/transport/certificate.ts";
 import { startGateway, type Gateway } from "../../services/api/src/server.ts";
 import { https, LXC, lxc, startHarness, type Harness } from "./support.ts";
 
@@ -149,6 +149,17 @@ describe("operations, trust tokens and events with the real lxc", { skip: exists
     assert.match(missing.stderr, /no gateway at .*unix\.socket/);
   });
 
+  test("two clients racing with one token: exactly one is trusted", async () => {
+    const { text } = await addToken("race");
+    const a = await generateCertificate({ commonName: "racer-a" });
+    const b = await generateCertificate({ commonName: "racer-b" });
+    const body = JSON.stringify({ type: "", name: "", password: text, token: false });
+    const results = await Promise.all([a, b].map((c) => https(h.gateway.httpsAddress, "POST", "/1.0/certificates", { ...c, ca: h.cluster.tls.cert, body })));
+    assert.deepEqual(results.map((r) => r.status).sort(), [201, 403]);
+    const trusted = await certs();
+    assert.equal([a, b].filter((c) => trusted.includes(`${fingerprint(c.cert)}=race`)).length, 1);
+  });
+
   test("lxc config trust revoke-token: the token is cancelled and refused", async () => {
     const { text } = await addToken("carol");
     const id = await tokenOpId("carol");
@@ -214,6 +225,7 @@ describe("operations, trust tokens and events with the real lxc", { skip: exists
     assert.equal(done.body.metadata.status, "Cancelled");
     assert.equal(done.body.metadata.status_code, 401);
 
+    assert.equal((await req("GET", `/1.0/operations/${id}/websocket`)).body.error, "Only websocket operations can be connected");
     assert.equal((await req("GET", "/1.0/operations/00000000-0000-0000-0000-000000000000")).status, 404);
     assert.equal((await req("DELETE", "/1.0/operations/nope")).body.error, "Operation not found");
     assert.equal((await req("GET", `/1.0/operations/${id}/wait?timeout=x`)).status, 400);

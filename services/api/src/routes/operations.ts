@@ -44,6 +44,14 @@ export function operationRoutes(ctx: GatewayContext) {
       return sendSync(reply, {});
     });
 
+    // No websocket-class operation exists yet (exec/console come with instances); LXD's
+    // answer for any other class.
+    app.get<{ Params: { id: string } }>("/1.0/operations/:id/websocket", async (req) => {
+      const op = await getOperation(ctx.db, req.params.id);
+      if (op.class !== "websocket") throw ApiError.badRequest("Only websocket operations can be connected");
+      throw new ApiError(501, "operation websockets are not implemented yet");
+    });
+
     app.get<{ Params: { id: string } }>("/1.0/operations/:id/wait", async (req, reply) => {
       const q = waitQuery.safeParse(req.query);
       if (!q.success) throw ApiError.badRequest(q.error.issues[0]?.message ?? "invalid timeout");
