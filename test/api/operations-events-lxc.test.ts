@@ -111,6 +111,11 @@ describe("operations, trust tokens and events with the real lxc", { skip: exists
     const fp = fingerprint(readFileSync(join(conf.LXD_CONF, "client.crt"), "utf8"));
     assert.ok((await certs()).includes(`${fp}=bob`));
     assert.equal(await opStatus(id), 200); // used: Success, no longer listed as a token
+    const created = (await h.db.query("SELECT body FROM events WHERE type = 'lifecycle'")).rows.map((r) => JSON.parse(String(r[0])));
+    const ev = created.find((e) => e.metadata.source === `/1.0/certificates/${fp}`);
+    assert.equal(ev?.metadata.action, "certificate-created");
+    assert.deepEqual(ev?.metadata.requestor, { username: fp, protocol: "tls", address: ev?.metadata.requestor.address });
+    assert.equal(ev?.location, "shoal-ops");
     assert.doesNotMatch(String((await h.db.query("SELECT metadata FROM operations WHERE id = ?", [id])).rows[0][0]), /secret/);
 
     const info = await lxc(["info", "shoal:"], conf);

@@ -6,7 +6,7 @@
 // replicated write that ends the token, so a token can never be used twice.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { DatabaseClientError } from "../../../raft/src/node/database-client.ts";
+import { DatabaseClientError, type ExecPrecondition, type ExecStatement } from "../../../raft/src/node/database-client.ts";
 import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
 import type { TrustedCertificate } from "../trust.ts";
@@ -97,29 +97,35 @@ export function looksLikeTokenSecret(password: string): boolean {
  * happen or neither (the token was used or revoked meanwhile, or the certificate is
  * already trusted).
  */
-export async function redeemToken(db: Database, token: StoredOperation, cert: TrustedCertificate): Promise<void> {
+export async function redeemToken(db: Database, token: StoredOperation, cert: TrustedCertificate, extra: ExecStatement[] = []): Promise<void> {
   const done = finished(token, STATUS.Success);
   try {
-    await db.exec(
-      [
-        {
-          sql: "INSERT INTO certificates (fingerprint, name, type, certificate, restricted, projects) VALUES (?, ?, ?, ?, ?, ?)",
-          params: [cert.fingerprint, cert.name, cert.type, cert.certificate, cert.restricted ? 1 : 0, JSON.stringify(cert.projects)],
-        },
-        ...updateStatements(done),
-      ],
-      {
-        preconditions: [
-          stillRunning(token.id),
-          { sql: "SELECT 1 FROM certificates WHERE fingerprint = ?", params: [cert.fingerprint], expectRows: 0, message: "already trusted" },
-        ],
-      },
-    );
+    await db.exec([certificateInsert(cert), ...updateStatements(done), ...extra], { preconditions: [stillRunning(token.id), notYetTrusted(cert.fingerprint)] });
   } catch (e) {
     if (e instanceof DatabaseClientError && e.code === grpc.status.FAILED_PRECONDITION) {
-      if (e.message.includes("already trusted")) throw ApiError.badRequest("Certificate already in trust store");
+      if (e.message.includes(ALREADY_TRUSTED)) throw ApiError.badRequest("Certificate already in trust store");
       throw new ApiError(403, "not authorized: the trust token was already used or revoked");
     }
     throw e;
   }
+}
+
+const ALREADY_TRUSTED = "already trusted";
+
+/** The statement that adds `cert` to the trust store (the `certificates` table of trust.ts). */
+export function certificateInsert(cert: TrustedCertificate): ExecStatement {
+  return {
+    sql: "INSERT INTO certificates (fingerprint, name, type, certificate, restricted, projects) VALUES (?, ?, ?, ?, ?, ?)",
+    params: [cert.fingerprint, cert.name, cert.type, cert.certificate, cert.restricted ? 1 : 0, JSON.stringify(cert.projects)],
+  };
+}
+
+/** Precondition: the certificate is not trusted yet. */
+export function notYetTrusted(fp: string): ExecPrecondition {
+  return { sql: "SELECT 1 FROM certificates WHERE fingerprint = ?", params: [fp], expectRows: 0, message: ALREADY_TRUSTED };
+}
+
+/** Whether a failed write failed on notYetTrusted. */
+export function failedAsAlreadyTrusted(e: unknown): boolean {
+  return e instanceof DatabaseClientError && e.code === grpc.status.FAILED_PRECONDITION && e.message.includes(ALREADY_TRUSTED);
 }

@@ -3,15 +3,16 @@
 // certificate is added; or with a trust token (`lxc remote add NAME TOKEN`, see
 // operations/tokens.ts). Trusted clients list, show, add and remove certificates
 // and create tokens (`lxc config trust add`).
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { storedValue } from "../config.ts";
 import { verifyPassword } from "../password.ts";
 import { sendAsync, view } from "../operations/store.ts";
-import { createToken, findToken, looksLikeTokenSecret, redeemToken } from "../operations/tokens.ts";
+import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
+import { certificateInsert, createToken, failedAsAlreadyTrusted, findToken, looksLikeTokenSecret, notYetTrusted, redeemToken } from "../operations/tokens.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
-import { addCertificate, deleteCertificate, getCertificate, listCertificates, parseCertificate } from "../trust.ts";
+import { getCertificate, listCertificates, parseCertificate, type TrustedCertificate } from "../trust.ts";
 
 // Unknown fields are dropped (zod's default), as LXD ignores them.
 const postSchema = z.object({
@@ -27,6 +28,19 @@ const postSchema = z.object({
 const recursionSchema = z.object({ recursion: z.enum(["0", "1", "2"]).optional() }).passthrough();
 
 export function certificateRoutes(ctx: GatewayContext) {
+  // LXD's certificate-created / certificate-deleted lifecycle events, written with the change.
+  const event = (action: string, fp: string, req: FastifyRequest) =>
+    publishStatements(lifecycleEvent({ action, source: `/1.0/certificates/${fp}`, location: ctx.serverName, requestor: requestor(req) }));
+
+  async function addTrusted(c: TrustedCertificate, req: FastifyRequest): Promise<void> {
+    try {
+      await ctx.db.exec([certificateInsert(c), ...event("certificate-created", c.fingerprint, req)], { preconditions: [notYetTrusted(c.fingerprint)] });
+    } catch (e) {
+      if (failedAsAlreadyTrusted(e)) throw ApiError.badRequest("Certificate already in trust store");
+      throw e;
+    }
+  }
+
   return async function (app: FastifyInstance) {
     app.get("/1.0/certificates", async (req, reply) => {
       const q = recursionSchema.safeParse(req.query);
@@ -43,7 +57,7 @@ export function certificateRoutes(ctx: GatewayContext) {
 
     app.delete<{ Params: { fingerprint: string } }>("/1.0/certificates/:fingerprint", async (req, reply) => {
       const c = await getCertificate(ctx.db, req.params.fingerprint);
-      await deleteCertificate(ctx.db, c.fingerprint);
+      await ctx.db.exec([{ sql: "DELETE FROM certificates WHERE fingerprint = ?", params: [c.fingerprint] }, ...event("certificate-deleted", c.fingerprint, req)]);
       return sendSync(reply, null);
     });
 
@@ -88,7 +102,7 @@ export function certificateRoutes(ctx: GatewayContext) {
             certificate: cert.pem,
             restricted: request.restricted ?? false,
             projects: request.projects ?? [],
-          });
+          }, event("certificate-created", fp, req));
           return sendSync(reply, null, { status: 201, location: `/1.0/certificates/${fp}` });
         }
         const hash = await storedValue(ctx.db, "core.trust_password");
@@ -101,14 +115,14 @@ export function certificateRoutes(ctx: GatewayContext) {
 
       const cert = body.certificate ? parseCertificate(body.certificate) : req.clientCertificate;
       if (!cert) throw ApiError.badRequest("Can't use TLS data on non-TLS link");
-      await addCertificate(ctx.db, {
+      await addTrusted({
         fingerprint: cert.fingerprint,
         name: body.name || cert.commonName,
         type,
         certificate: cert.pem,
         restricted: body.restricted ?? false,
         projects: body.projects ?? [],
-      });
+      }, req);
       return sendSync(reply, null, { status: 201, location: `/1.0/certificates/${cert.fingerprint}` });
     });
   };
