@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fingerprint, generateCertificate } from "../../services/raft/src/transport/certificate.ts";
+import { tokenAddresses } from "../../services/api/src/routes/certificates.ts";
 import { startGateway, type Gateway } from "../../services/api/src/server.ts";
 import { https, LXC, lxc, startHarness, type Harness } from "./support.ts";
 
@@ -46,6 +47,14 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+test("a token names the HTTPS address, or every interface address when the gateway listens on a wildcard", () => {
+  assert.deepEqual(tokenAddresses("127.0.0.1:8443"), ["127.0.0.1:8443"]);
+  const wild = tokenAddresses("0.0.0.0:8443");
+  assert.ok(wild.length >= 1);
+  for (const a of wild) assert.match(a, /^(\d+\.){3}\d+:8443$/);
+  assert.ok(!wild.includes("0.0.0.0:8443") || wild.length === 1);
+});
 
 describe("operations, trust tokens and events with the real lxc", { skip: existsSync(LXC) ? false : `${LXC} missing (apt-get install lxd-client)` }, () => {
   let h: Harness;

@@ -3,6 +3,7 @@
 // certificate is added; or with a trust token (`lxc remote add NAME TOKEN`, see
 // operations/tokens.ts). Trusted clients list, show, add and remove certificates
 // and create tokens (`lxc config trust add`).
+import os from "node:os";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { storedValue } from "../config.ts";
@@ -24,6 +25,24 @@ const postSchema = z.object({
   restricted: z.boolean().optional(),
   projects: z.array(z.string()).nullish(),
 });
+
+/**
+ * The addresses a token names (the client dials them): the HTTPS address, or when the
+ * gateway listens on a wildcard, every non-loopback interface address with its port.
+ */
+export function tokenAddresses(bound: string): string[] {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(bound);
+  if (!m || (m[1] !== "0.0.0.0" && m[1] !== "::")) return [bound];
+  const port = m[2];
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal || (m[1] === "0.0.0.0" && a.family !== "IPv4") || (a.family === "IPv6" && a.scopeid)) continue;
+      out.push(a.family === "IPv6" ? `[${a.address}]:${port}` : `${a.address}:${port}`);
+    }
+  }
+  return out.length ? out : [bound];
+}
 
 const recursionSchema = z.object({ recursion: z.enum(["0", "1", "2"]).optional() }).passthrough();
 
@@ -78,7 +97,7 @@ export function certificateRoutes(ctx: GatewayContext) {
         if (name === "") throw ApiError.badRequest("A client name must be provided for a trust token");
         const op = await createToken(ctx.db, {
           request: { name, restricted: body.restricted ?? false, projects: body.projects ?? [] },
-          addresses: [ctx.httpsAddress()],
+          addresses: tokenAddresses(ctx.httpsAddress()),
           fingerprint: ctx.certFingerprint,
           location: ctx.serverName,
         });
