@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
     const { cluster, created } = await loadOrCreateClusterFile(dir, wanted ?? 3);
     if (wanted !== undefined && wanted !== cluster.members.length) {
       throw new Error(
-        `${join(dir, "cluster.json")} has ${cluster.members.length} members, not ${wanted}: ` +
+        `${join(dir, "cluster.json")} has ${plural(cluster.members.length, "member")}, not ${wanted}: ` +
           `changing the members of an existing cluster comes with the membership issue (omit --members to resume it)`,
       );
     }
@@ -197,7 +197,7 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
     process.stderr.write(
       `shoal: ${child.name} (${child.role}, pid ${child.proc.pid}) exited unexpectedly (${signal ?? `code ${code}`}); not restarted. ` +
         (child.role === "database node"
-          ? `The cluster keeps serving while a majority of its ${cluster.members.length} members runs. `
+          ? `The cluster keeps serving while a majority of its ${plural(cluster.members.length, "member")} runs. `
           : `Nothing serves the API now. `) +
         `Its log: ${join(logs, `${child.name}.log`)}\n`,
     );
@@ -275,7 +275,7 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
   const url = `https://${cluster.gateway.https}`;
   const suggestion = randomBytes(9).toString("base64url");
   const lines = [
-    `shoal: ${created ? "created" : "resumed"} the cluster in ${dir} (${cluster.members.length} members)`,
+    `shoal: ${created ? "created" : "resumed"} the cluster in ${dir} (${plural(cluster.members.length, "member")})`,
     ...children.map((c) => `  ${c.name.padEnd(9)} ${c.role.padEnd(14)} ${c.address.padEnd(16)} pid ${c.proc.pid}`),
     `shoal: ready at ${url}  (unix socket ${join(dir, "unix.socket")})`,
     "",
@@ -295,4 +295,8 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
   const code = await done;
   for (const s of signals) process.off(s, onSignal);
   return code;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
