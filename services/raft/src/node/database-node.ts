@@ -69,6 +69,7 @@ export class DatabaseNode {
   private ticker: NodeJS.Timeout | undefined;
   private scheduled = false;
   private driving = false;
+  private lastLeader = "";
   /** Term and vote as last made durable (see handleReady). */
   private synced = { term: -1, vote: "" };
   private closed = false;
@@ -197,6 +198,12 @@ export class DatabaseNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    // A read forwarded to a leader that is gone gets no answer; once we see the
+    // leadership change, let those readers retry (readBarrier does) with the new one.
+    if (rd.softState && rd.softState.leader !== this.lastLeader) {
+      this.lastLeader = rd.softState.leader;
+      this.reads.failUnconfirmed(DatabaseError.unavailable("the leader changed; retry the read"));
+    }
     // Leader appends leave first: followers write while we do.
     this.sendAll(rd.messages);
     // Committed entries that were already durable here need not wait for this

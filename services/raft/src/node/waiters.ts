@@ -98,6 +98,15 @@ export class ReadWaiters {
     }
   }
 
+  /** Reads still waiting for a leader's confirmation: the leader they asked is gone. */
+  failUnconfirmed(why: Error): void {
+    for (const [id, w] of this.waiting) {
+      if (w.index !== undefined) continue;
+      this.waiting.delete(id);
+      w.reject(why);
+    }
+  }
+
   cancel(id: number, why: Error): void {
     this.refused(id, why);
   }
