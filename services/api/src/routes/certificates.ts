@@ -105,7 +105,7 @@ export function certificateRoutes(ctx: GatewayContext) {
       }
 
       if (!req.trusted) {
-        // `lxc remote add NAME TOKEN` sends the token's secret as the password. The
+        // `lxc remote add NAME TOKEN` sends the whole token (or its secret) as the password. The
         // password is checked before anything else is looked at, and never echoed.
         const password = body.password ?? "";
         const token = await findToken(ctx.db, password);
