@@ -26,7 +26,8 @@ if (selected.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", ...selected],
+  // A test that hangs fails after 5 minutes instead of holding CI until its limit.
+  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", "--test-timeout=300000", ...selected],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
