@@ -1,8 +1,6 @@
 // The trust store: certificates allowed to use the API, in the replicated
 // `certificates` table, keyed by LXD fingerprint (sha256 of the DER, lowercase hex).
 import { X509Certificate } from "node:crypto";
-import * as grpc from "@grpc/grpc-js";
-import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import type { Param } from "../../raft/src/db/param.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError } from "./response.ts";
@@ -72,26 +70,3 @@ export async function getCertificate(db: Database, fpPrefix: string): Promise<Tr
   return fromRow(r.rows[0]);
 }
 
-/** Adds a certificate; 400 when it is already trusted (LXD's words), atomically. */
-export async function addCertificate(db: Database, c: TrustedCertificate): Promise<void> {
-  try {
-    await db.exec(
-      [
-        {
-          sql: `INSERT INTO certificates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
-          params: [c.fingerprint, c.name, c.type, c.certificate, c.restricted ? 1 : 0, JSON.stringify(c.projects)],
-        },
-      ],
-      { preconditions: [{ sql: "SELECT 1 FROM certificates WHERE fingerprint = ?", params: [c.fingerprint], expectRows: 0, message: "already trusted" }] },
-    );
-  } catch (e) {
-    if (e instanceof DatabaseClientError && e.code === grpc.status.FAILED_PRECONDITION) {
-      throw ApiError.badRequest("Certificate already in trust store");
-    }
-    throw e;
-  }
-}
-
-export async function deleteCertificate(db: Database, fp: string): Promise<void> {
-  await db.exec([{ sql: "DELETE FROM certificates WHERE fingerprint = ?", params: [fp] }]);
-}
