@@ -68,6 +68,32 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    statements: [
+      // LXD projects. `config` is a JSON object of strings (keys sorted). The `default`
+      // project exists from the start, with LXD's default features.
+      `CREATE TABLE projects (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}'
+      )`,
+      `INSERT INTO projects (name, description, config) VALUES ('default', 'Default LXD project',
+        '{"features.images":"true","features.networks":"true","features.profiles":"true","features.storage.volumes":"true"}')`,
+      // Profiles, per project (a project with features.profiles has its own). `config`
+      // and `devices` are JSON objects.
+      `CREATE TABLE profiles (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        devices TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (project, name)
+      )`,
+      `INSERT INTO profiles (project, name, description, config, devices) VALUES ('default', 'default', 'Default LXD profile', '{}',
+        '{"root":{"path":"/","pool":"default","type":"disk"}}')`,
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

@@ -14,8 +14,12 @@ import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { profileRoutes } from "./routes/profiles.ts";
+import { projectRoutes } from "./routes/projects.ts";
 import { serverRoutes } from "./routes/server.ts";
+import { storagePoolRoutes } from "./routes/storage-pools.ts";
 import type { Database } from "./schema.ts";
 import { isTrusted, parseCertificate, type ParsedCertificate } from "./trust.ts";
 
@@ -170,6 +174,10 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(serverRoutes(ctx));
   app.register(certificateRoutes(ctx));
   app.register(operationRoutes(ctx));
+  app.register(projectRoutes(ctx));
+  app.register(profileRoutes(ctx));
+  app.register(storagePoolRoutes(ctx));
+  app.register(networkRoutes(ctx));
   return app;
 }
 

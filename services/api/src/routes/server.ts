@@ -16,9 +16,12 @@ import type { GatewayContext } from "../server.ts";
  * stale). `patch`: PATCH /1.0. `certificate_token`: `lxc config trust add` makes a
  * trust token (a token operation) that `lxc remote add NAME TOKEN` redeems once.
  * `event_lifecycle` / `event_location`: /1.0/events carries lifecycle events, each
- * with the member (gateway) name as `location`.
+ * with the member (gateway) name as `location`. `projects`: /1.0/projects (CRUD and
+ * rename; the client then also sends ?project= and calls /1.0/projects in remote add).
+ * `storage` / `network`: the read-only storage pool and network listings the client
+ * refuses to call without them.
  */
-export const API_EXTENSIONS = ["etag", "patch", "event_lifecycle", "certificate_token", "event_location"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location"];
 
 export const SERVER_VERSION = "0.1.0";
 
