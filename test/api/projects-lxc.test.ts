@@ -2,6 +2,7 @@
 // the real `lxc` 5.0.2 client (over the unix socket and over HTTPS), and raw HTTPS for
 // malformed bodies and stale ETags. After each refusal, nothing changed.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -27,11 +28,19 @@ describe("projects, profiles, storage pools and networks with the real lxc clien
     assert.match(r.stderr, message);
   };
 
+  /** `lxc … edit` with the YAML on stdin (asynchronous: the gateway runs in this process). */
+  const edit = (args: string[], yaml: string) =>
+    new Promise<{ code: number; stderr: string }>((resolve) => {
+      const env = { PATH: process.env.PATH, HOME: local.LXD_CONF, LXD_CONF: local.LXD_CONF, LXD_DIR: h.dir, LANG: "C" };
+      const child = execFile(LXC, args, { env, timeout: 30_000, killSignal: "SIGKILL" }, (err, _out, stderr) => resolve({ code: err ? 1 : 0, stderr }));
+      child.stdin?.end(yaml);
+    });
+
   before(async () => {
     h = await startHarness("shoal-projects");
     local = { LXD_CONF: join(h.scratch, "local-conf"), LXD_DIR: h.dir };
     remoteConf = { LXD_CONF: join(h.scratch, "remote-conf") };
-    // A remote over HTTPS while `default` is the only project (with more, remote add asks which one).
+    // A remote over HTTPS (added while `default` is the only project).
     await ok(["config", "set", "core.trust_password", "pw"]);
     await ok(["remote", "add", "shoal", `https://${h.gateway.httpsAddress}`, "--password", "pw", "--accept-certificate"], remoteConf);
     client = {
@@ -68,6 +77,16 @@ describe("projects, profiles, storage pools and networks with the real lxc clien
     await ok(["project", "unset", "web", "restricted.cluster.target"]);
     assert.equal((await ok(["project", "get", "web", "restricted.cluster.target"])).trim(), "");
     assert.match(await ok(["profile", "show", "default", "--project", "web"]), /^description: Default LXD profile for project web$/m);
+
+    const edited = await edit(["project", "edit", "web"], 'description: the web\nconfig:\n  features.images: "false"\n  restricted: "true"\n  limits.instances: "5"\n');
+    assert.equal(edited.code, 0, edited.stderr);
+    const shown = await ok(["project", "show", "web"]);
+    assert.match(shown, /^description: the web$/m);
+    assert.match(shown, /^  limits\.instances: "5"$/m);
+    const badEdit = await edit(["project", "edit", "web"], 'config:\n  bogus: "1"\n');
+    assert.notEqual(badEdit.code, 0);
+    assert.match(badEdit.stderr, /Invalid project configuration key "bogus"/);
+    assert.equal(await ok(["project", "show", "web"]), shown);
 
     assert.match(await ok(["project", "rename", "web", "site"]), /Project web renamed to site/);
     await refused(["project", "show", "web"], /^Error: Project not found$/m);
