@@ -170,6 +170,32 @@ describe("projects, profiles, storage pools and networks with the real lxc clien
     assert.ok(actions.includes("profile-updated /1.0/profiles/default"));
   });
 
+  test("lxc profile create / rename / delete; default refused; a project with a profile of its own is not empty", async () => {
+    const pr0 = await profiles();
+    assert.match(await ok(["profile", "create", "web"]), /Profile web created/);
+    await ok(["profile", "set", "web", "limits.cpu", "2"]);
+    await refused(["profile", "create", "web"], /^Error: The profile already exists$/m);
+    await refused(["profile", "create", "a/b"], /^Error: Profile names may not contain slashes$/m);
+    await refused(["profile", "delete", "default"], /^Error: The 'default' profile cannot be deleted$/m);
+    await refused(["profile", "rename", "default", "other"], /^Error: The 'default' profile cannot be renamed$/m);
+    assert.match(await ok(["profile", "rename", "web", "www"]), /Profile web renamed to www/);
+    assert.match(await ok(["profile", "show", "www"]), /^  limits\.cpu: "2"$/m);
+    await refused(["profile", "show", "web"], /^Error: Profile not found$/m);
+    assert.match(await ok(["profile", "delete", "www"]), /Profile www deleted/);
+    assert.deepEqual(await profiles(), pr0);
+
+    await ok(["project", "create", "busy"]);
+    await ok(["profile", "create", "extra", "--project", "busy"]);
+    await refused(["project", "delete", "busy"], /^Error: Only empty projects can be removed$/m);
+    assert.ok((await projects()).some((p) => p.startsWith("busy|")));
+    await ok(["profile", "delete", "extra", "--project", "busy"]);
+    await ok(["project", "delete", "busy"]);
+    assert.ok(!(await projects()).some((p) => p.startsWith("busy|")));
+
+    const actions = (await lifecycle()).map((m) => `${m.action} ${m.source}`);
+    for (const want of ["profile-created /1.0/profiles/web", "profile-renamed /1.0/profiles/www", "profile-deleted /1.0/profiles/www"]) assert.ok(actions.includes(want), want);
+  });
+
   test("lxc profile list / show default / set, storage list / show, network list / show", async () => {
     assert.match(await ok(["profile", "list", "shoal:", "--format", "csv"], remoteConf), /^default,Default LXD profile,0$/m);
     const show = await ok(["profile", "show", "shoal:default"], remoteConf);

@@ -1,6 +1,7 @@
 // /1.0/profiles: profiles in the replicated `profiles` table, per project (a project
 // without features.profiles uses the default project's, as LXD). Read and update
-// (PUT/PATCH with ETag); creating, renaming and deleting profiles come later.
+// (PUT/PATCH with ETag), create, rename and delete (`default` can be neither renamed
+// nor deleted). Each change writes its lifecycle event in the same batch.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
@@ -59,7 +60,21 @@ function validateProfileConfig(config: Record<string, string>): void {
   }
 }
 
+/** LXD 5.0's profile name checks. */
+function validateProfileName(name: string): void {
+  if (name === "") throw ApiError.badRequest("No name provided");
+  if (name.includes("/")) throw ApiError.badRequest("Profile names may not contain slashes");
+  if (name === "." || name === ".." || /[\s\x00-\x1f\x7f]/.test(name)) throw ApiError.badRequest(`Invalid profile name "${name}"`);
+}
+
+const postSchema = putSchema.extend({ name: z.string() });
+const renameSchema = z.object({ name: z.string() });
+const absent = (project: string, name: string) => ({ sql: "SELECT 1 FROM profiles WHERE project = ? AND name = ?", params: [project, name], expectRows: 0, message: "the profile already exists" });
+
 export function profileRoutes(ctx: GatewayContext) {
+  const event = (req: FastifyRequest, action: string, project: string, name: string, context?: Record<string, unknown>) =>
+    publishStatements(lifecycleEvent({ action, source: `/1.0/profiles/${name}`, location: ctx.serverName, requestor: requestor(req), project, context }));
+
   async function update(req: FastifyRequest<{ Params: { name: string } }>, mode: "put" | "patch"): Promise<void> {
     const { effective } = await profileProject(ctx.db, req);
     const current = await findProfile(ctx.db, effective, req.params.name);
@@ -74,13 +89,11 @@ export function profileRoutes(ctx: GatewayContext) {
     const configText = sortedJson(config);
     const devicesText = sortedJson(devices);
     if (configText === current.configText && devicesText === current.devicesText && description === current.description) return;
-    const source = `/1.0/profiles/${current.name}`;
-    const event = lifecycleEvent({ action: "profile-updated", source, location: ctx.serverName, requestor: requestor(req), project: effective });
     try {
       await ctx.db.exec(
         [
           { sql: "UPDATE profiles SET description = ?, config = ?, devices = ? WHERE project = ? AND name = ?", params: [description, configText, devicesText, effective, current.name], expectChanges: 1 },
-          ...publishStatements(event),
+          ...event(req, "profile-updated", effective, current.name),
         ],
         {
           preconditions: ifMatch(req) !== undefined
@@ -106,6 +119,76 @@ export function profileRoutes(ctx: GatewayContext) {
       const all = r.rows.map(fromRow);
       if (!rec) return sendSync(reply, all.map((p) => `/1.0/profiles/${encodeURIComponent(p.name)}`));
       return sendSync(reply, all.map(toApi));
+    });
+
+    app.post("/1.0/profiles", async (req, reply) => {
+      const { effective } = await profileProject(ctx.db, req);
+      const parsed = postSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const b = parsed.data;
+      validateProfileName(b.name);
+      const config = b.config ?? {};
+      validateProfileConfig(config);
+      const exists = await ctx.db.query("SELECT 1 FROM profiles WHERE project = ? AND name = ?", [effective, b.name]);
+      if (exists.rows.length) throw ApiError.badRequest("The profile already exists");
+      try {
+        await ctx.db.exec(
+          [
+            { sql: "INSERT INTO profiles (project, name, description, config, devices) VALUES (?, ?, ?, ?, ?)", params: [effective, b.name, b.description ?? "", sortedJson(config), sortedJson(b.devices ?? {})] },
+            ...event(req, "profile-created", effective, b.name),
+          ],
+          { preconditions: [absent(effective, b.name)] },
+        );
+      } catch (e) {
+        try {
+          preconditionAs412(e, "profile");
+        } catch (mapped) {
+          if (mapped instanceof ApiError && mapped.status === 412) throw ApiError.badRequest("The profile already exists");
+          throw mapped;
+        }
+      }
+      return sendSync(reply, null, { status: 201, location: `/1.0/profiles/${encodeURIComponent(b.name)}` });
+    });
+
+    app.post<{ Params: { name: string } }>("/1.0/profiles/:name", async (req, reply) => {
+      const { effective } = await profileProject(ctx.db, req);
+      const parsed = renameSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      if (req.params.name === "default") throw new ApiError(403, "The 'default' profile cannot be renamed");
+      const current = await findProfile(ctx.db, effective, req.params.name);
+      const to = parsed.data.name;
+      validateProfileName(to);
+      if ((await ctx.db.query("SELECT 1 FROM profiles WHERE project = ? AND name = ?", [effective, to])).rows.length) {
+        throw new ApiError(409, `Name "${to}" already in use`);
+      }
+      try {
+        await ctx.db.exec(
+          [
+            { sql: "UPDATE profiles SET name = ? WHERE project = ? AND name = ?", params: [to, effective, current.name], expectChanges: 1 },
+            ...event(req, "profile-renamed", effective, to, { old_name: current.name }),
+          ],
+          { preconditions: [absent(effective, to)] },
+        );
+      } catch (e) {
+        try {
+          preconditionAs412(e, "profile");
+        } catch (mapped) {
+          if (mapped instanceof ApiError && mapped.status === 412) throw new ApiError(409, `Name "${to}" already in use`);
+          throw mapped;
+        }
+      }
+      return sendSync(reply, null, { status: 201, location: `/1.0/profiles/${encodeURIComponent(to)}` });
+    });
+
+    app.delete<{ Params: { name: string } }>("/1.0/profiles/:name", async (req, reply) => {
+      const { effective } = await profileProject(ctx.db, req);
+      if (req.params.name === "default") throw new ApiError(403, "The 'default' profile cannot be deleted");
+      const current = await findProfile(ctx.db, effective, req.params.name);
+      await ctx.db.exec([
+        { sql: "DELETE FROM profiles WHERE project = ? AND name = ?", params: [effective, current.name], expectChanges: 1 },
+        ...event(req, "profile-deleted", effective, current.name),
+      ]);
+      return sendSync(reply, null);
     });
 
     app.get<{ Params: { name: string } }>("/1.0/profiles/:name", async (req, reply) => {
