@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { generateCertificate, saveCertificate } from "../src/transport/certificate.ts";
 import type { TlsConfig } from "../src/transport/credentials.ts";
-import { freePort } from "../test/support/node-processes.ts";
+import { freePort, nodeArgs } from "../test/support/node-processes.ts";
 
 /**
  * The node program as it runs in production: the `npm run build` output (plain
@@ -103,18 +103,7 @@ export class BenchCluster {
       ...this.nodeFlags,
       ...(this.main.endsWith(".ts") ? ["--import", "tsx"] : []),
       this.main,
-      "--id",
-      id,
-      "--dir",
-      join(this.dir, id),
-      "--listen",
-      n.address,
-      "--cert",
-      this.certPath,
-      "--key",
-      this.keyPath,
-      "--bootstrap",
-      this.founders,
+      ...nodeArgs({ id, dir: join(this.dir, id), address: n.address, certPath: this.certPath, keyPath: this.keyPath, founders: this.founders }),
       ...this.nodeArgs,
     ];
     // As deploy/systemd runs nodes: fewer malloc arenas keep native memory compact.

@@ -341,7 +341,7 @@ export class DatabaseNode {
       this.raw.readIndex(id);
       this.schedule();
       try {
-        return await this.withDeadline(done, deadline, () => this.reads.cancel(id, DatabaseError.timeout("read timed out")));
+        return await this.withDeadline(done, deadline, () => this.reads.refused(id, DatabaseError.timeout("read timed out")));
       } catch (e) {
         if (!(e instanceof DatabaseError) || e.code !== "unavailable" || Date.now() > deadline) throw e;
         await sleep(this.opts.tickMs);

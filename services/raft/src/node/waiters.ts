@@ -107,10 +107,6 @@ export class ReadWaiters {
     }
   }
 
-  cancel(id: number, why: Error): void {
-    this.refused(id, why);
-  }
-
   failAll(why: Error): void {
     for (const w of this.waiting.values()) w.reject(why);
     this.waiting.clear();

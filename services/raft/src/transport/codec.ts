@@ -1,5 +1,6 @@
 // Converts between the core's plain data (core/types.ts) and the generated
-// protobuf types (proto/gen/raft.ts). Byte fields are wrapped, not copied.
+// protobuf types (proto/gen/raft.ts). Byte fields are wrapped, not copied, except
+// log entries' data, which outlives the received frame (see entryFromProto).
 import type * as core from "../core/types.ts";
 import * as pb from "../../../../proto/gen/raft.ts";
 

@@ -23,6 +23,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The command-line arguments of services/raft/src/node/main.ts for one founding node. */
+export function nodeArgs(o: { id: string; dir: string; address: string; certPath: string; keyPath: string; founders: string }): string[] {
+  return ["--id", o.id, "--dir", o.dir, "--listen", o.address, "--cert", o.certPath, "--key", o.keyPath, "--bootstrap", o.founders];
+}
+
 export interface NodeProcess {
   id: string;
   address: string;
@@ -71,18 +76,7 @@ export class ProcessCluster {
       "--import",
       "tsx",
       MAIN,
-      "--id",
-      id,
-      "--dir",
-      join(this.dir, id),
-      "--listen",
-      n.address,
-      "--cert",
-      this.certPath,
-      "--key",
-      this.keyPath,
-      "--bootstrap",
-      this.founders,
+      ...nodeArgs({ id, dir: join(this.dir, id), address: n.address, certPath: this.certPath, keyPath: this.keyPath, founders: this.founders }),
       ...this.extraArgs,
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
