@@ -1,0 +1,394 @@
+// The agent's core, independent of gRPC: instances (records in pools, run by the
+// driver), the image store and the pools of one member. service.ts adapts it to
+// the MemberAgent gRPC service; tests may drive it directly.
+//
+// Layout under the agent's directory:
+//   images/<fingerprint>[.json]       the content-addressed image store
+//   pools/default/containers/<name>/  the default `dir` pool (instance.json + rootfs/)
+//   lxc/<name>/{config,lxc.log}       the lxc driver's runtime files (lxcpath)
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  STATUS_CODES,
+  wantedIdMap,
+  type ExecOptions,
+  type ExecProcess,
+  type InstanceDriver,
+  type InstancePaths,
+  type InstanceRecord,
+  type InstanceStatusWord,
+  type RuntimeState,
+} from "../drivers/driver.ts";
+import { haltSignal, rawLxcLines } from "../drivers/lxc/config.ts";
+import { validateLimits } from "../drivers/lxc/limits.ts";
+import {
+  alreadyExists,
+  checkInstanceName,
+  invalidArgument,
+  notFound,
+  preconditionFailed,
+} from "../errors.ts";
+import { ImageStore, type ImageEntry } from "../images/image-store.ts";
+import { packInstance, unpackInstance, type InstanceStreamItem } from "../migration/instance-tar.ts";
+import { hostResources, supportedArchitectures, type HostResources } from "../resources/resources.ts";
+import { StoragePool, type PoolConfig, type PoolUsage } from "../storage/pool.ts";
+
+export interface MemberOptions {
+  /** This member's name (the cluster member name). */
+  name: string;
+  /** The agent's state directory. */
+  dir: string;
+  driver: InstanceDriver;
+  /** Default: one `dir` pool "default" at <dir>/pools/default. */
+  pools?: PoolConfig[];
+  defaultPool?: string;
+  /** Default clean-stop budget (ms) when a request gives 0. */
+  defaultStopTimeoutMs?: number;
+}
+
+export interface InstanceView {
+  record: InstanceRecord;
+  pool: StoragePool;
+  status: InstanceStatusWord;
+  statusCode: number;
+}
+
+export interface CreateRequest {
+  name: string;
+  imageFingerprint: string;
+  config?: Record<string, string>;
+  devices?: Record<string, Record<string, string>>;
+  pool?: string;
+  createdAt?: number;
+}
+
+export interface HeartbeatSummary {
+  member: string;
+  driver: string;
+  driverVersion: string;
+  instanceCount: number;
+  runningCount: number;
+  imageCount: number;
+  fingerprints: string[];
+  resources: HostResources;
+  startedAt: number;
+}
+
+export class Member {
+  readonly name: string;
+  readonly dir: string;
+  readonly driver: InstanceDriver;
+  readonly images: ImageStore;
+  readonly pools = new Map<string, StoragePool>();
+  readonly defaultPool: string;
+  readonly startedAt = Date.now();
+  private readonly defaultStopTimeoutMs: number;
+  /** The instances this member owns: name -> pool name. */
+  private readonly index = new Map<string, string>();
+  /** Per-instance operation chains: one operation at a time per instance. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: MemberOptions) {
+    this.name = opts.name;
+    this.dir = opts.dir;
+    this.driver = opts.driver;
+    this.images = new ImageStore(join(opts.dir, "images"));
+    const pools = opts.pools ?? [{ name: "default", driver: "dir", source: join(opts.dir, "pools", "default") }];
+    for (const p of pools) this.pools.set(p.name, new StoragePool(p, opts.name));
+    this.defaultPool = opts.defaultPool ?? pools[0].name;
+    this.defaultStopTimeoutMs = opts.defaultStopTimeoutMs ?? 30_000;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o711 });
+    await this.images.init();
+    for (const pool of this.pools.values()) {
+      await pool.init();
+      for (const name of await pool.instanceNames()) {
+        if ((await pool.owner(name)) === this.name) this.index.set(name, pool.name);
+      }
+    }
+  }
+
+  // ---- instances ----
+
+  async create(req: CreateRequest): Promise<InstanceView> {
+    checkInstanceName(req.name);
+    const config = { ...(req.config ?? {}) };
+    validateConfig(config);
+    return this.locked(req.name, async () => {
+      if (this.index.has(req.name)) throw alreadyExists(`Instance "${req.name}" already exists on member "${this.name}"`);
+      const pool = this.pool(req.pool || this.defaultPool);
+      if (await pool.exists(req.name)) throw alreadyExists(`Instance "${req.name}" already exists in pool "${pool.name}"`);
+      const image = await this.images.require(req.imageFingerprint);
+      this.checkArchitecture(image);
+      const staging = await pool.staging(req.name);
+      try {
+        const record: InstanceRecord = {
+          name: req.name,
+          type: "container",
+          architecture: image.architecture,
+          imageFingerprint: image.fingerprint,
+          imageProperties: { ...image.properties },
+          config,
+          devices: req.devices ?? {},
+          createdAt: req.createdAt ?? Date.now(),
+          idmap: null,
+        };
+        haltSignal(record); // refuses a bad stop_signal property now rather than at start
+        if (this.driver.needsRootfs) {
+          await this.images.unpack(image.fingerprint, staging);
+          record.idmap = await this.driver.prepareRootfs(record, { dir: staging, rootfs: join(staging, "rootfs") });
+        }
+        await writeRecord(staging, record);
+        await pool.commit(staging, req.name);
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        throw err;
+      }
+      await pool.takeOwnership(req.name);
+      this.index.set(req.name, pool.name);
+      return this.view(req.name);
+    });
+  }
+
+  async update(name: string, config: Record<string, string>, devices: Record<string, Record<string, string>>): Promise<InstanceView> {
+    validateConfig(config);
+    return this.locked(name, async () => {
+      const { record, paths } = await this.load(name);
+      const next = { ...record, config: { ...config }, devices };
+      haltSignal(next);
+      await writeRecord(paths.dir, next);
+      return this.view(name);
+    });
+  }
+
+  async start(name: string): Promise<InstanceView> {
+    return this.locked(name, async () => {
+      const { record, paths } = await this.load(name);
+      if ((await this.runtime(record, paths)).status !== "Stopped") throw preconditionFailed("The instance is already running");
+      const want = wantedIdMap(record.config);
+      if (this.driver.needsRootfs && (record.idmap?.hostBase ?? 0) !== (want?.hostBase ?? 0)) {
+        // security.privileged changed since the rootfs was last shifted.
+        record.idmap = await this.driver.prepareRootfs(record, paths);
+        await writeRecord(paths.dir, record);
+      }
+      await this.driver.start(record, paths);
+      return this.view(name);
+    });
+  }
+
+  async stop(name: string, timeoutMs = 0, force = false): Promise<{ view: InstanceView; clean: boolean; elapsedMs: number }> {
+    return this.locked(name, async () => {
+      const { record, paths } = await this.load(name);
+      const t0 = performance.now();
+      const { clean } = await this.driver.stop(record, paths, { timeoutMs: timeoutMs || this.defaultStopTimeoutMs, force });
+      return { view: await this.view(name), clean, elapsedMs: Math.round(performance.now() - t0) };
+    });
+  }
+
+  async restart(name: string, timeoutMs = 0, force = false): Promise<{ view: InstanceView; clean: boolean; elapsedMs: number }> {
+    const stopped = await this.stop(name, timeoutMs, force);
+    const view = await this.start(name);
+    return { ...stopped, view };
+  }
+
+  async delete(name: string, force = false): Promise<void> {
+    await this.locked(name, async () => {
+      const { record, pool, paths } = await this.load(name);
+      if ((await this.runtime(record, paths)).status !== "Stopped") {
+        if (!force) throw preconditionFailed("The instance is currently running, stop it first");
+        await this.driver.stop(record, paths, { timeoutMs: 0, force: true });
+      }
+      await this.driver.forget(record);
+      this.index.delete(name);
+      await pool.remove(name);
+    });
+  }
+
+  async get(name: string): Promise<InstanceView> {
+    return this.view(name);
+  }
+
+  async state(name: string): Promise<RuntimeState> {
+    const { record, paths } = await this.load(name);
+    return this.runtime(record, paths);
+  }
+
+  async list(): Promise<InstanceView[]> {
+    const names = [...this.index.keys()].sort();
+    const running = await this.driver.runningNames(names);
+    const out: InstanceView[] = [];
+    for (const name of names) {
+      try {
+        const { record, pool } = await this.load(name);
+        const status: InstanceStatusWord = running.has(name) ? "Running" : "Stopped";
+        out.push({ record, pool, status, statusCode: STATUS_CODES[status] });
+      } catch {
+        // Removed or adopted by another member meanwhile.
+      }
+    }
+    return out;
+  }
+
+  async exec(name: string, opts: ExecOptions): Promise<ExecProcess> {
+    if (opts.command.length === 0) throw invalidArgument("Exec needs a command");
+    const { record, paths } = await this.load(name);
+    if ((await this.runtime(record, paths)).status !== "Running") throw preconditionFailed("Instance is not running");
+    return this.driver.exec(record, paths, opts);
+  }
+
+  // ---- migration ----
+
+  /** The stream SendInstance sends: a stopped instance's directory as tar, then the checksum. */
+  async *send(name: string): AsyncGenerator<InstanceStreamItem> {
+    const { record, pool, paths } = await this.load(name);
+    if ((await this.runtime(record, paths)).status !== "Stopped") throw preconditionFailed("The instance must be stopped to be moved");
+    yield* packInstance(pool.containersDir, name);
+  }
+
+  /** Receives a send() stream into `poolName`; the instance appears only when complete and verified. */
+  async receive(name: string, poolName: string, items: AsyncIterable<InstanceStreamItem>): Promise<InstanceView> {
+    checkInstanceName(name);
+    return this.locked(name, async () => {
+      if (this.index.has(name)) throw alreadyExists(`Instance "${name}" already exists on member "${this.name}"`);
+      const pool = this.pool(poolName || this.defaultPool);
+      if (await pool.exists(name)) throw alreadyExists(`Instance "${name}" already exists in pool "${pool.name}"`);
+      const staging = await pool.staging(name);
+      try {
+        await unpackInstance(items, staging);
+        const record = await readRecord(staging).catch(() => {
+          throw invalidArgument("The received instance has no valid instance.json");
+        });
+        if (record.name !== name) throw invalidArgument(`The received instance is "${record.name}", not "${name}"`);
+        await pool.commit(staging, name);
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        throw err;
+      }
+      await pool.takeOwnership(name);
+      this.index.set(name, pool.name);
+      return this.view(name);
+    });
+  }
+
+  /**
+   * Relocation on a shared pool: this member becomes the owner of an instance whose
+   * directory is already there. The caller (the gateway) has stopped it on its
+   * previous member and records the new location in the database.
+   */
+  async adopt(name: string, poolName: string): Promise<InstanceView> {
+    checkInstanceName(name);
+    return this.locked(name, async () => {
+      const pool = this.pool(poolName || this.defaultPool);
+      if (!pool.remote) throw preconditionFailed(`Pool "${pool.name}" is not shared: move the instance with SendInstance/ReceiveInstance`);
+      if (!(await pool.exists(name))) throw notFound(`Instance "${name}" not found in pool "${pool.name}"`);
+      await readRecord(pool.instanceDir(name));
+      await pool.takeOwnership(name);
+      this.index.set(name, pool.name);
+      return this.view(name);
+    });
+  }
+
+  // ---- images ----
+
+  async pullImageFrom(fingerprint: string, source: AsyncIterable<Uint8Array>, filename: string): Promise<ImageEntry> {
+    return this.images.import(source, { expectedFingerprint: fingerprint, filename });
+  }
+
+  // ---- resources ----
+
+  async poolUsage(): Promise<{ pool: StoragePool; usage: PoolUsage }[]> {
+    const out = [];
+    for (const pool of this.pools.values()) out.push({ pool, usage: await pool.usage() });
+    return out;
+  }
+
+  async heartbeat(): Promise<HeartbeatSummary> {
+    const names = [...this.index.keys()];
+    const [running, images, resources] = await Promise.all([this.driver.runningNames(names), this.images.list(), hostResources()]);
+    return {
+      member: this.name,
+      driver: this.driver.name,
+      driverVersion: this.driver.version,
+      instanceCount: names.length,
+      runningCount: running.size,
+      imageCount: images.length,
+      fingerprints: images.map((i) => i.fingerprint),
+      resources,
+      startedAt: this.startedAt,
+    };
+  }
+
+  // ---- internals ----
+
+  private pool(name: string): StoragePool {
+    const p = this.pools.get(name);
+    if (!p) throw notFound(`Storage pool "${name}" not found on member "${this.name}"`);
+    return p;
+  }
+
+  private checkArchitecture(image: ImageEntry): void {
+    if (!supportedArchitectures().includes(image.architecture)) {
+      throw invalidArgument(`Image architecture ${image.architecture} cannot run on member "${this.name}" (${supportedArchitectures().join(", ")})`);
+    }
+  }
+
+  private async load(name: string): Promise<{ record: InstanceRecord; pool: StoragePool; paths: InstancePaths }> {
+    const poolName = this.index.get(name);
+    if (!poolName) throw notFound(`Instance "${name}" not found on member "${this.name}"`);
+    const pool = this.pool(poolName);
+    const owner = await pool.owner(name);
+    if (owner !== this.name) {
+      // Adopted by another member through the shared pool (or removed behind our back).
+      this.index.delete(name);
+      throw notFound(`Instance "${name}" not found on member "${this.name}"${owner ? ` (member "${owner}" owns it now)` : ""}`);
+    }
+    const dir = pool.instanceDir(name);
+    return { record: await readRecord(dir), pool, paths: { dir, rootfs: join(dir, "rootfs") } };
+  }
+
+  private async runtime(record: InstanceRecord, paths: InstancePaths): Promise<RuntimeState> {
+    return this.driver.state(record, paths);
+  }
+
+  private async view(name: string): Promise<InstanceView> {
+    const { record, pool, paths } = await this.load(name);
+    const { status } = await this.runtime(record, paths);
+    return { record, pool, status, statusCode: STATUS_CODES[status] };
+  }
+
+  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(name, tail);
+    void tail.then(() => {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    });
+    return next;
+  }
+}
+
+/** Refuses config values the drivers would refuse at start (limits, raw.lxc). */
+export function validateConfig(config: Record<string, string>): void {
+  for (const [k, v] of Object.entries(config)) {
+    if (typeof v !== "string") throw invalidArgument(`Invalid config value for "${k}"`);
+  }
+  const priv = config["security.privileged"];
+  if (priv !== undefined && !["true", "false"].includes(priv.toLowerCase())) {
+    throw invalidArgument(`Invalid security.privileged "${priv}": true or false`);
+  }
+  validateLimits(config);
+  rawLxcLines(config["raw.lxc"] ?? "");
+}
+
+async function readRecord(dir: string): Promise<InstanceRecord> {
+  return JSON.parse(await readFile(join(dir, "instance.json"), "utf8")) as InstanceRecord;
+}
+
+async function writeRecord(dir: string, record: InstanceRecord): Promise<void> {
+  const file = join(dir, "instance.json");
+  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+}
