@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { ExecPrecondition, ExecStatement } from "../../raft/src/node/database-client.ts";
+import { CLUSTER_KEYS } from "./cluster/settings.ts";
 import { hashPassword } from "./password.ts";
 import { ApiError } from "./response.ts";
 import type { Database } from "./schema.ts";
@@ -21,6 +22,7 @@ interface KeySpec {
 const KEYS: Record<string, KeySpec> = {
   "core.trust_password": { schema: z.string().max(1024, "Value is too long"), secret: true },
   "core.https_address": { schema: z.string(), derived: true },
+  ...CLUSTER_KEYS,
 };
 
 /** Reads the stored config rows (linearizable). */

@@ -9,7 +9,10 @@
 import type { ClusterDatabaseClient } from "../../raft/src/node/database-client.ts";
 
 /** What the gateway needs from the replicated database (ClusterDatabaseClient fits). */
-export type Database = Pick<ClusterDatabaseClient, "exec" | "query" | "migrate">;
+export type Database = Pick<
+  ClusterDatabaseClient,
+  "exec" | "query" | "migrate" | "status" | "addNode" | "assignRole" | "removeNode" | "transferLeadership"
+>;
 
 export interface Migration {
   version: number;
@@ -92,6 +95,54 @@ export const MIGRATIONS: Migration[] = [
       )`,
       `INSERT INTO profiles (project, name, description, config, devices) VALUES ('default', 'default', 'Default LXD profile', '{}',
         '{"root":{"path":"/","pool":"default","type":"disk"}}')`,
+    ],
+  },
+  {
+    version: 4,
+    statements: [
+      // Cluster members. `node_id` is the member's database node id, fixed at join
+      // (a rename changes `name` only). `address` is where its services listen
+      // (database node and member service, "host:port"). `state`: 0 created, 1 pending
+      // (accepted, not yet running; hidden from listings), 2 evacuated, as in LXD.
+      // `heartbeat` is the ISO time of the last heartbeat it answered; `roles` the
+      // roles an operator sets (event-hub, ovn-chassis), JSON; `config` JSON.
+      `CREATE TABLE members (
+        node_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL UNIQUE,
+        architecture TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        failure_domain TEXT NOT NULL DEFAULT 'default',
+        config TEXT NOT NULL DEFAULT '{}',
+        roles TEXT NOT NULL DEFAULT '[]',
+        state INTEGER NOT NULL DEFAULT 0,
+        heartbeat TEXT NOT NULL
+      )`,
+      `CREATE TABLE cluster_groups (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT ''
+      )`,
+      "INSERT INTO cluster_groups (name, description) VALUES ('default', 'Default cluster group')",
+      `CREATE TABLE cluster_group_members (
+        group_name TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        PRIMARY KEY (group_name, node_id)
+      )`,
+      // Member-specific config of cluster objects (LXD's member_config), e.g. a
+      // storage pool's `source` on each member.
+      `CREATE TABLE member_config (
+        node_id TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (node_id, entity, name, key)
+      )`,
+      // The coordinator fence: the member that coordinates and the Raft term it does
+      // so in. Every coordinator write carries a precondition on this row, so a
+      // deposed coordinator's late writes are refused.
+      "CREATE TABLE coordinator (id INTEGER PRIMARY KEY CHECK (id = 1), node_id TEXT NOT NULL, term INTEGER NOT NULL)",
+      "INSERT INTO coordinator (id, node_id, term) VALUES (1, '', 0)",
     ],
   },
 ];

@@ -13,7 +13,10 @@ import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
+import { MemberClients } from "./cluster/member-service.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
+import { clusterJoinRoutes } from "./routes/cluster-join.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { profileRoutes } from "./routes/profiles.ts";
@@ -42,6 +45,10 @@ export interface GatewayOptions {
 export interface GatewayContext {
   db: Database;
   cert: string;
+  /** The cluster key: handed to a member that joins with a valid token, never logged. */
+  key: string;
+  /** The members' ClusterMember services (state, leave). */
+  members: MemberClients;
   certFingerprint: string;
   serverName: string;
   /** The HTTPS address actually bound, "host:port". */
@@ -73,9 +80,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const [host, portText] = splitHostPort(opts.listen);
   checkSans(opts.cert, host);
   let bound = opts.listen;
+  const members = new MemberClients({ cert: opts.cert, key: opts.key, ca: opts.cert });
   const ctx: GatewayContext = {
     db: opts.db,
     cert: opts.cert,
+    key: opts.key,
+    members,
     certFingerprint: fingerprint(opts.cert),
     serverName: opts.serverName,
     httpsAddress: () => bound,
@@ -108,11 +118,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       close: async () => {
         events.close();
         await Promise.all([https.close(), unix.close()]);
+        members.close();
       },
     };
   } catch (e) {
     events.close();
     await Promise.allSettled([https.close(), unix.close()]);
+    members.close();
     throw e;
   }
 }
@@ -178,6 +190,8 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(profileRoutes(ctx));
   app.register(storagePoolRoutes(ctx));
   app.register(networkRoutes(ctx));
+  app.register(clusterRoutes(ctx));
+  app.register(clusterJoinRoutes(ctx));
   return app;
 }
 

@@ -21,6 +21,7 @@ export interface Command {
 
 export const COMMANDS: Command[] = [
   { name: "up", args: "[--dir DIR] [--members N]", summary: "run a local cluster on this machine (default .shoal, 3 members); again on the same DIR resumes it", load: () => import("./up.ts") },
+  { name: "member", args: "--dir DIR (--bootstrap --name NAME | --join TOKEN) --listen HOST:PORT", summary: "run one cluster member: database node, member service, coordinator", load: () => import("./member.ts") },
   { name: "db", args: "--id NAME --dir DIR --listen HOST:PORT --cert F --key F [--bootstrap ...]", summary: "run one database node (services/raft)", load: () => import("./db.ts") },
   { name: "gateway", args: "--dir DIR --listen HOST:PORT --db ADDR,... [--cert F --key F] [--name NAME]", summary: "run one gateway: the LXD REST API over HTTPS and DIR/unix.socket", load: () => import("./gateway.ts") },
   { name: "trust add", args: "NAME [--dir DIR]", summary: "print a single-use trust token for a client (lxc remote add shoal TOKEN)", load: () => import("./trust-add.ts") },

@@ -21,7 +21,7 @@ import type { GatewayContext } from "../server.ts";
  * `storage` / `network`: the read-only storage pool and network listings the client
  * refuses to call without them.
  */
-export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token"];
 
 export const SERVER_VERSION = "0.1.0";
 
@@ -61,7 +61,7 @@ export function serverRoutes(ctx: GatewayContext) {
     project: "default",
     server: "shoal",
     // Becomes true once /1.0/cluster is served.
-    server_clustered: false,
+    server_clustered: true,
     server_event_mode: "",
     server_name: ctx.serverName,
     server_pid: process.pid,

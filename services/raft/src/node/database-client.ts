@@ -175,6 +175,28 @@ export class ClusterDatabaseClient {
     return this.retrying<pb.MigrateRequest, pb.MigrateReply>("migrate", { requestId: randomUUID(), migrations });
   }
 
+  /** Membership changes, on the leader (followed through leader hints). */
+  async addNode(id: string, address: string, role: pb.AddNodeRequest["role"]): Promise<pb.ConfigReply> {
+    return this.retrying<pb.AddNodeRequest, pb.ConfigReply>("addNode", { id, address, role });
+  }
+
+  async assignRole(id: string, role: pb.AssignRoleRequest["role"]): Promise<pb.ConfigReply> {
+    return this.retrying<pb.AssignRoleRequest, pb.ConfigReply>("assignRole", { id, role });
+  }
+
+  async removeNode(id: string): Promise<pb.ConfigReply> {
+    return this.retrying<pb.RemoveNodeRequest, pb.ConfigReply>("removeNode", { id });
+  }
+
+  async transferLeadership(to?: string): Promise<pb.TransferLeadershipReply> {
+    return this.retrying<pb.TransferLeadershipRequest, pb.TransferLeadershipReply>("transferLeadership", to ? { to } : {});
+  }
+
+  /** Adds database node addresses learnt later (members that joined), for failover. */
+  learnAddresses(addresses: string[]): void {
+    for (const a of addresses) if (a && !this.addresses.includes(a)) this.addresses.push(a);
+  }
+
   /** One node's status; retried for a few seconds while that node is (re)starting. */
   async status(address = this.preferred): Promise<pb.StatusReply> {
     const deadline = Date.now() + 5_000;

@@ -1,0 +1,60 @@
+// `shoal member …`: one cluster member (services/api/src/cluster/member-daemon.ts):
+// its database node, its member service and the coordinator.
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { startMember } from "../cluster/member-daemon.ts";
+import { helpRequested } from "./commands.ts";
+
+const HELP = `Usage: shoal member --dir DIR (--bootstrap --name NAME --listen HOST:PORT [--cert F --key F]
+                                 | --join TOKEN --listen HOST:PORT
+                                 | [resume])
+                    [--tick-ms MS] [--coordinator-interval-ms MS]
+
+Runs one cluster member: its replicated database node and member service on --listen
+(gRPC, mutual TLS with the cluster certificate) and, while its database node leads,
+the coordinator (heartbeats, database roles, token expiry).
+  --bootstrap   the first member: creates the cluster (certificate from --cert/--key,
+                or generated into DIR).
+  --join TOKEN  a new member: TOKEN comes from \`lxc cluster add NAME\`; the member takes
+                the token's NAME. The cluster certificate is checked against the token's
+                fingerprint before the secret is sent.
+Without either, DIR must hold a member, which resumes. Prints "ready HOST:PORT" once it
+serves. SIGTERM/SIGINT hand the leadership over and stop cleanly.
+`;
+
+export async function run(args: string[]): Promise<number | undefined> {
+  if (helpRequested(args, HELP)) return 0;
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: "string" },
+      name: { type: "string" },
+      listen: { type: "string" },
+      bootstrap: { type: "boolean", default: false },
+      join: { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      "tick-ms": { type: "string" },
+      "coordinator-interval-ms": { type: "string" },
+    },
+  });
+  if (!values.dir) throw new Error("--dir DIR is required");
+  if (values.bootstrap && values.join) throw new Error("--bootstrap and --join exclude each other");
+  const member = await startMember({
+    dir: resolve(values.dir),
+    name: values.name,
+    listen: values.listen,
+    bootstrap: values.bootstrap,
+    join: values.join,
+    certPath: values.cert,
+    keyPath: values.key,
+    tickMs: values["tick-ms"] ? Number(values["tick-ms"]) : undefined,
+    coordinatorIntervalMs: values["coordinator-interval-ms"] ? Number(values["coordinator-interval-ms"]) : undefined,
+  });
+  process.stdout.write(`ready ${member.address}\n`);
+  const stop = () => void member.close().finally(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  void member.removed.then(() => process.exit(0));
+  return undefined;
+}

@@ -1,0 +1,151 @@
+// The coordinator: the cluster's background work, run by the member whose database
+// node is the Raft leader and fenced by its term. Every member runs one; only the
+// leader's acts. Each round it
+//   - claims the coordinator row for its term (a deposed coordinator's writes fail),
+//   - heartbeats every member and records who answered,
+//   - applies the next database role change the rebalancer asks for,
+//   - hands leadership over when its own member is leaving or evacuated,
+//   - cancels expired join and trust tokens.
+import * as grpc from "@grpc/grpc-js";
+import { DatabaseClientError, type ClusterDatabaseClient, type ExecPrecondition } from "../../../raft/src/node/database-client.ts";
+import { Role } from "../../../../proto/gen/raft.ts";
+import { readStoredConfig } from "../config.ts";
+import { finished, listOperations, STATUS, stillRunning, updateStatements } from "../operations/store.ts";
+import { databaseRole, isOffline, listMembers, MEMBER_STATE, type MemberRow } from "./members.ts";
+import type { MemberClients } from "./member-service.ts";
+import { nextRoleChange, type DatabaseRole, type RoleMember } from "./rebalance.ts";
+import { clusterSettings } from "./settings.ts";
+
+export interface CoordinatorOptions {
+  nodeId: string;
+  /** This member's own database node address (status is asked there). */
+  address: string;
+  db: ClusterDatabaseClient;
+  members: MemberClients;
+  /** How often a round runs; heartbeats go out every round. */
+  intervalMs?: number;
+  log?: (line: string) => void;
+}
+
+const PROTO_ROLE: Record<DatabaseRole, Role> = { voter: Role.VOTER, standby: Role.STANDBY, spare: Role.SPARE };
+
+export class Coordinator {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private fencedTerm = 0;
+  private closed = false;
+  private readonly intervalMs: number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.intervalMs = opts.intervalMs ?? 1_000;
+    this.log = opts.log ?? ((line) => process.stdout.write(`coordinator: ${line}\n`));
+  }
+
+  start(): void {
+    const loop = async () => {
+      if (this.closed) return;
+      await this.round().catch((e: unknown) => this.log(`round failed: ${e instanceof Error ? e.message : String(e)}`));
+      if (!this.closed) this.timer = setTimeout(loop, this.intervalMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  /** One round; a no-op unless this member's node leads. Exposed for tests. */
+  async round(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const status = await this.opts.db.status(this.opts.address);
+      if (status.leader !== this.opts.nodeId) {
+        this.fencedTerm = 0;
+        return;
+      }
+      if (this.fencedTerm !== status.term && !(await this.claim(status.term))) return;
+      const fence = this.fence(status.term);
+      const settings = clusterSettings(await readStoredConfig(this.opts.db));
+      const members = await listMembers(this.opts.db, { pending: true });
+      await this.heartbeat(members, status.term, fence);
+
+      // Roles, from fresh rows (this round's heartbeats included).
+      const now = Date.now();
+      const rows = (await listMembers(this.opts.db)).filter((m) => status.nodes.some((n) => n.id === m.nodeId));
+      const self = rows.find((m) => m.nodeId === this.opts.nodeId);
+      if (self && self.state === MEMBER_STATE.evacuated && rows.length > 1) {
+        this.log(`${self.name} is evacuated: handing the leadership over`);
+        await this.opts.db.transferLeadership().catch((e: unknown) => this.log(`leadership transfer failed: ${String(e)}`));
+        return;
+      }
+      const roleMembers: RoleMember[] = rows.map((m) => ({
+        id: m.nodeId,
+        role: databaseRole(status, m.nodeId),
+        online: m.nodeId === this.opts.nodeId || !isOffline(m, now, settings.offlineThresholdMs),
+        failureDomain: m.failureDomain,
+        leader: m.nodeId === status.leader,
+        leaving: m.state === MEMBER_STATE.evacuated,
+      }));
+      const change = nextRoleChange(roleMembers, settings);
+      if (change) {
+        const name = rows.find((m) => m.nodeId === change.id)?.name ?? change.id;
+        this.log(`${name}: ${change.from} -> ${change.to} (${change.reason})`);
+        await this.opts.db.assignRole(change.id, PROTO_ROLE[change.to]).catch((e: unknown) => this.log(`role change of ${name} failed: ${e instanceof Error ? e.message : String(e)}`));
+      }
+      await this.expireTokens(fence);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Takes the coordinator row for `term`; false when a newer coordinator holds it. */
+  private async claim(term: number): Promise<boolean> {
+    try {
+      await this.opts.db.exec([{ sql: "UPDATE coordinator SET node_id = ?, term = ? WHERE id = 1 AND term <= ?", params: [this.opts.nodeId, term, term], expectChanges: 1 }]);
+      this.fencedTerm = term;
+      this.log(`coordinating in term ${term}`);
+      return true;
+    } catch (e) {
+      if (e instanceof DatabaseClientError && e.code === grpc.status.FAILED_PRECONDITION) return false;
+      throw e;
+    }
+  }
+
+  private fence(term: number): ExecPrecondition {
+    return { sql: "SELECT node_id || ':' || term FROM coordinator WHERE id = 1", expectValue: `${this.opts.nodeId}:${term}`, message: "no longer the coordinator" };
+  }
+
+  private async heartbeat(members: MemberRow[], term: number, fence: ExecPrecondition): Promise<void> {
+    const timeoutMs = Math.max(500, Math.min(2_000, this.intervalMs * 2));
+    const answered = await Promise.all(
+      members.map(async (m) => {
+        if (m.nodeId === this.opts.nodeId) return m.nodeId;
+        try {
+          await this.opts.members.heartbeat(m.address, { coordinator: this.opts.nodeId, term, timeMs: Date.now() }, timeoutMs);
+          return m.nodeId;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    const ids = answered.filter((x): x is string => x !== undefined && members.some((m) => m.nodeId === x && m.state !== MEMBER_STATE.pending));
+    if (ids.length === 0) return;
+    await this.opts.db.exec([{ sql: `UPDATE members SET heartbeat = ? WHERE node_id IN (${ids.map(() => "?").join(", ")})`, params: [new Date().toISOString(), ...ids] }], {
+      preconditions: [fence],
+    });
+  }
+
+  private async expireTokens(fence: ExecPrecondition): Promise<void> {
+    const now = Date.now();
+    for (const op of await listOperations(this.opts.db, { class: "token", running: true })) {
+      const expires = op.metadata?.expiresAt;
+      if (typeof expires !== "string" || Date.parse(expires) > now) continue;
+      await this.opts.db
+        .exec(updateStatements(finished(op, STATUS.Cancelled)), { preconditions: [fence, stillRunning(op.id)] })
+        .catch(() => undefined); // used or revoked meanwhile
+    }
+  }
+}

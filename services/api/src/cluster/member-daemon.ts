@@ -1,0 +1,167 @@
+// One cluster member's process (`shoal member`): its database node, its
+// ClusterMember service (heartbeats, state, leave) on the same gRPC server, and the
+// coordinator that acts while this node leads. A member starts one of three ways:
+//   - bootstrap: the first member creates the cluster (a one-voter database, the
+//     schema, its own member row in the `default` group);
+//   - join: it redeems a join token at a gateway, receives the cluster certificate
+//     and the database nodes, and enters as a stand-by;
+//   - resume: DIR/member.json exists, so it starts again as what it was.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { ClusterDatabaseClient } from "../../../raft/src/node/database-client.ts";
+import { DatabaseNode } from "../../../raft/src/node/database-node.ts";
+import { addDatabaseService } from "../../../raft/src/node/database-service.ts";
+import { loadOrCreateCertificate, saveCertificate, loadCertificate } from "../../../raft/src/transport/certificate.ts";
+import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
+import { applySchema } from "../schema.ts";
+import { Coordinator } from "./coordinator.ts";
+import { redeemJoinToken } from "./join.ts";
+import { decodeJoinToken } from "./join-tokens.ts";
+import { insertMemberStatements, MEMBER_STATE } from "./members.ts";
+import { addMemberService, hostArchitecture, MemberClients } from "./member-service.ts";
+
+/** DIR/member.json: who this member is, written before its database node first starts. */
+interface MemberFile {
+  version: 1;
+  nodeId: string;
+  name: string;
+  address: string;
+  /** The database nodes known when it joined (contacted until its log arrives). */
+  databaseNodes: { id: string; address: string }[];
+}
+
+export interface MemberOptions {
+  dir: string;
+  /** "host:port" with a fixed port (other members store it). */
+  listen?: string;
+  name?: string;
+  bootstrap?: boolean;
+  /** A join token (`lxc cluster add NAME`). */
+  join?: string;
+  /** For bootstrap: the cluster certificate to use (generated in DIR when absent). */
+  certPath?: string;
+  keyPath?: string;
+  tickMs?: number;
+  coordinatorIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface Member {
+  nodeId: string;
+  name: string;
+  address: string;
+  node: DatabaseNode;
+  coordinator: Coordinator;
+  /** Resolves when the cluster removed this member (it stopped by itself). */
+  removed: Promise<void>;
+  close(): Promise<void>;
+}
+
+function readMemberFile(dir: string): MemberFile | undefined {
+  const path = join(dir, "member.json");
+  if (!existsSync(path)) return undefined;
+  const f = JSON.parse(readFileSync(path, "utf8")) as MemberFile;
+  if (f.version !== 1 || !f.nodeId || !f.address) throw new Error(`${path} is not a shoal member file`);
+  return f;
+}
+
+function writeMemberFile(dir: string, f: MemberFile): void {
+  const path = join(dir, "member.json");
+  writeFileSync(`${path}.tmp`, JSON.stringify(f, null, 2) + "\n", { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+export async function startMember(opts: MemberOptions): Promise<Member> {
+  const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const certPath = join(opts.dir, "cluster.crt");
+  const keyPath = join(opts.dir, "cluster.key");
+  let file = readMemberFile(opts.dir);
+  let bootstrap = false;
+
+  if (file) {
+    if (opts.join) throw new Error(`${opts.dir} already holds member ${file.name}: it resumes (drop --join)`);
+    if (opts.listen && opts.listen !== file.address) throw new Error(`${opts.dir} holds member ${file.name} at ${file.address}, not ${opts.listen}`);
+  } else if (opts.join) {
+    const token = decodeJoinToken(opts.join);
+    if (opts.name && opts.name !== token.server_name) throw new Error(`the join token is for member "${token.server_name}", not "${opts.name}"`);
+    if (!opts.listen) throw new Error("--listen HOST:PORT is required to join");
+    const reply = await redeemJoinToken(token, { address: opts.listen, architecture: hostArchitecture(), member_config: [] });
+    await saveCertificate({ cert: reply.certificate, key: reply.key }, certPath, keyPath);
+    file = { version: 1, nodeId: token.server_name, name: token.server_name, address: opts.listen, databaseNodes: reply.database_nodes };
+    writeMemberFile(opts.dir, file);
+    log(`joined the cluster as ${file.name}`);
+  } else if (opts.bootstrap) {
+    if (!opts.name) throw new Error("--name is required to bootstrap a cluster");
+    if (!opts.listen) throw new Error("--listen HOST:PORT is required to bootstrap a cluster");
+    const [host] = opts.listen.split(/:(?=\d+$)/);
+    const pair = opts.certPath && opts.keyPath && existsSync(opts.certPath)
+      ? await loadCertificate(opts.certPath, opts.keyPath)
+      : await loadOrCreateCertificate(certPath, keyPath, { commonName: "shoal", hosts: [...new Set([host, "127.0.0.1", "::1", "localhost", os.hostname()])] });
+    await saveCertificate(pair, certPath, keyPath);
+    file = { version: 1, nodeId: opts.name, name: opts.name, address: opts.listen, databaseNodes: [{ id: opts.name, address: opts.listen }] };
+    writeMemberFile(opts.dir, file);
+    bootstrap = true;
+  } else {
+    throw new Error(`${opts.dir} holds no member yet: start with --bootstrap (a new cluster) or --join TOKEN`);
+  }
+
+  const pair = await loadCertificate(certPath, keyPath);
+  const tls: TlsConfig = { cert: pair.cert, key: pair.key, ca: pair.cert };
+  const me = file;
+  const node = await DatabaseNode.open({
+    id: me.nodeId,
+    dir: join(opts.dir, "db"),
+    listenAddress: me.address,
+    tls,
+    // Ignored by a node that already has state.
+    ...(bootstrap ? { bootstrap: me.databaseNodes } : { join: me.databaseNodes.filter((n) => n.id !== me.nodeId) }),
+    tickMs: opts.tickMs,
+  });
+  const dbService = addDatabaseService(node.transport.server, node, tls);
+  const db = new ClusterDatabaseClient([me.address, ...me.databaseNodes.map((n) => n.address).filter((a) => a !== me.address)], tls);
+  const members = new MemberClients(tls);
+  let onRemoved: () => void = () => undefined;
+  const removed = new Promise<void>((res) => (onRemoved = res));
+  const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, intervalMs: opts.coordinatorIntervalMs, log: (l) => log(`coordinator: ${l}`) });
+
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    coordinator.close();
+    if (node.isLeader()) await node.transferLeadership().catch(() => undefined);
+    members.close();
+    db.close();
+    dbService.close();
+    await node.close();
+  };
+  addMemberService(node.transport.server, {
+    nodeId: me.nodeId,
+    onLeave: () => {
+      // The cluster removed us: stop, and keep the directory from rejoining on a restart.
+      log(`${me.name} was removed from the cluster; stopping`);
+      renameSync(join(opts.dir, "member.json"), join(opts.dir, `member.json.removed-${Date.now()}`));
+      void close().then(onRemoved);
+    },
+  });
+
+  try {
+    if (bootstrap) {
+      await applySchema(db);
+      const exists = await db.query("SELECT 1 FROM members WHERE node_id = ?", [me.nodeId]);
+      if (!exists.rows.length) {
+        await db.exec(insertMemberStatements({ nodeId: me.nodeId, name: me.name, address: me.address, architecture: hostArchitecture(), failureDomain: "default", state: MEMBER_STATE.created, heartbeat: new Date().toISOString() }));
+      }
+    } else {
+      // A joiner is pending until it runs; from now on heartbeats keep it online.
+      await db.exec([{ sql: "UPDATE members SET state = ?, heartbeat = ? WHERE node_id = ? AND state = ?", params: [MEMBER_STATE.created, new Date().toISOString(), me.nodeId, MEMBER_STATE.pending] }]);
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  coordinator.start();
+  return { nodeId: me.nodeId, name: me.name, address: me.address, node, coordinator, removed, close };
+}
