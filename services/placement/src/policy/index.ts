@@ -1,0 +1,2 @@
+// The default placement policy (no scriptlet set).
+export * from "./default-policy.ts";
