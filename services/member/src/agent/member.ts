@@ -6,7 +6,7 @@
 //   images/<fingerprint>[.json]       the content-addressed image store
 //   pools/default/containers/<name>/  the default `dir` pool (instance.json + rootfs/)
 //   lxc/<name>/{config,lxc.log}       the lxc driver's runtime files (lxcpath)
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   STATUS_CODES,
@@ -100,7 +100,9 @@ export class Member {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o711 });
+    await mkdir(this.dir, { recursive: true });
+    // Unprivileged containers (host uid 1000000) traverse it to reach their rootfs.
+    await chmod(this.dir, 0o711);
     await this.images.init();
     for (const pool of this.pools.values()) {
       await pool.init();

@@ -1,0 +1,360 @@
+// The MemberAgent gRPC service: a thin adapter from proto/member.proto to the
+// agent core (member.ts). Conversions and stream plumbing only; no decisions.
+import * as grpc from "@grpc/grpc-js";
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import * as pb from "../../../../proto/gen/member.ts";
+import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
+import type { InstanceStatusWord, RuntimeState } from "../drivers/driver.ts";
+import { AgentError, invalidArgument, type AgentErrorKind } from "../errors.ts";
+import type { ImageEntry } from "../images/image-store.ts";
+import type { InstanceStreamItem } from "../migration/instance-tar.ts";
+import { MemberClient } from "./client.ts";
+import type { InstanceView, Member } from "./member.ts";
+
+/** Data chunks on the wire: well under the 4 MiB default message limit. */
+export const CHUNK_SIZE = 1 << 20;
+
+const CODES: Record<AgentErrorKind, grpc.status> = {
+  "not-found": grpc.status.NOT_FOUND,
+  "already-exists": grpc.status.ALREADY_EXISTS,
+  "failed-precondition": grpc.status.FAILED_PRECONDITION,
+  "invalid-argument": grpc.status.INVALID_ARGUMENT,
+  "data-loss": grpc.status.DATA_LOSS,
+  unavailable: grpc.status.UNAVAILABLE,
+};
+
+export type StatusError = Error & { code: grpc.status; details: string };
+
+export function toStatus(err: unknown): StatusError {
+  if (err instanceof AgentError) return Object.assign(new Error(err.message), { code: CODES[err.kind], details: err.message });
+  const e = err as Partial<StatusError>;
+  if (err instanceof Error && typeof e.code === "number") return Object.assign(err, { details: e.details ?? err.message }) as StatusError;
+  const msg = err instanceof Error ? err.message : String(err);
+  return Object.assign(new Error(msg), { code: grpc.status.INTERNAL, details: msg });
+}
+
+const STATUS_ENUM: Record<InstanceStatusWord, pb.InstanceStatus> = {
+  Running: pb.InstanceStatus.RUNNING,
+  Stopped: pb.InstanceStatus.STOPPED,
+  Frozen: pb.InstanceStatus.FROZEN,
+  Error: pb.InstanceStatus.ERROR,
+};
+
+export function instanceInfo(v: InstanceView, member: string, driver: string): pb.InstanceInfo {
+  const r = v.record;
+  return {
+    name: r.name,
+    type: r.type,
+    architecture: r.architecture,
+    status: STATUS_ENUM[v.status],
+    statusText: v.status,
+    statusCode: v.statusCode,
+    config: r.config,
+    devices: Object.fromEntries(Object.entries(r.devices).map(([k, d]) => [k, { entries: d }])),
+    imageFingerprint: r.imageFingerprint,
+    pool: v.pool.name,
+    location: member,
+    createdAt: r.createdAt,
+    driver,
+    privileged: r.idmap === null && driver !== "simulated",
+  };
+}
+
+function stateReply(s: RuntimeState): pb.InstanceStateReply {
+  return {
+    status: STATUS_ENUM[s.status],
+    statusText: s.status,
+    statusCode: { Running: 103, Stopped: 102, Frozen: 110, Error: 112 }[s.status],
+    pid: s.pid,
+    processes: s.processes,
+    memoryUsage: s.memoryUsage,
+    cpuUsageNs: s.cpuUsageNs,
+    network: s.network,
+  };
+}
+
+export function imageInfo(e: ImageEntry): pb.ImageInfo {
+  return {
+    fingerprint: e.fingerprint,
+    filename: e.filename,
+    size: e.size,
+    architecture: e.architecture,
+    createdAt: e.createdAt,
+    properties: e.properties,
+    type: e.type,
+    compression: e.compression,
+  };
+}
+
+function devicesIn(d: Record<string, pb.DeviceConfig>): Record<string, Record<string, string>> {
+  return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { ...v.entries }]));
+}
+
+/** Wraps an async handler for a unary or client-streaming call. */
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): (call: { request: Req }, cb: grpc.sendUnaryData<Res>) => void {
+  return (call, cb) => {
+    fn(call.request).then(
+      (res) => cb(null, res),
+      (err: unknown) => cb(toStatus(err)),
+    );
+  };
+}
+
+/** Writes to a server stream, waiting for the transport when its buffer is full. */
+async function write<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, msg: T): Promise<void> {
+  if (!call.write(msg)) await once(call, "drain");
+}
+
+export interface ServiceOptions {
+  /** Used by PullImage to dial a peer agent. */
+  tls?: TlsConfig;
+}
+
+export class MemberAgentService {
+  constructor(
+    private readonly member: Member,
+    private readonly opts: ServiceOptions = {},
+  ) {}
+
+  private info(v: InstanceView): pb.InstanceInfo {
+    return instanceInfo(v, this.member.name, this.member.driver.name);
+  }
+
+  handlers(): pb.MemberAgentServer {
+    const m = this.member;
+    return {
+      createInstance: unary(async (req: pb.CreateInstanceRequest) =>
+        this.info(
+          await m.create({
+            name: req.name,
+            imageFingerprint: req.imageFingerprint,
+            config: req.config,
+            devices: devicesIn(req.devices),
+            pool: req.pool,
+            createdAt: req.createdAt || undefined,
+          }),
+        ),
+      ),
+      updateInstance: unary(async (req: pb.UpdateInstanceRequest) => this.info(await m.update(req.name, req.config, devicesIn(req.devices)))),
+      startInstance: unary(async (req: pb.InstanceRef) => this.info(await m.start(req.name))),
+      stopInstance: unary(async (req: pb.StopInstanceRequest) => {
+        const r = await m.stop(req.name, req.timeoutMs, req.force);
+        return { instance: this.info(r.view), clean: r.clean, elapsedMs: r.elapsedMs };
+      }),
+      restartInstance: unary(async (req: pb.StopInstanceRequest) => {
+        const r = await m.restart(req.name, req.timeoutMs, req.force);
+        return { instance: this.info(r.view), clean: r.clean, elapsedMs: r.elapsedMs };
+      }),
+      deleteInstance: unary(async (req: pb.DeleteInstanceRequest) => {
+        await m.delete(req.name, req.force);
+        return {};
+      }),
+      instanceState: unary(async (req: pb.InstanceRef) => stateReply(await m.state(req.name))),
+      listInstances: unary(async () => ({ instances: (await m.list()).map((v) => this.info(v)) })),
+      exec: (call) => void this.exec(call),
+      sendInstance: (call) => void this.sendInstance(call),
+      receiveInstance: (call, cb) => void this.receiveInstance(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
+      adoptInstance: unary(async (req: pb.AdoptInstanceRequest) => this.info(await m.adopt(req.name, req.pool))),
+      hasImage: unary(async (req: pb.ImageRef) => {
+        const e = await m.images.get(req.fingerprint);
+        return { present: e !== undefined, image: e ? imageInfo(e) : undefined };
+      }),
+      listImages: unary(async () => ({ images: (await m.images.list()).map(imageInfo) })),
+      importImage: (call, cb) => void this.importImage(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
+      sendImage: (call) => void this.sendImage(call),
+      pullImage: unary(async (req: pb.PullImageRequest) => imageInfo(await this.pullImage(req))),
+      deleteImage: unary(async (req: pb.ImageRef) => {
+        await m.images.delete(req.fingerprint);
+        return {};
+      }),
+      resources: unary(async () => {
+        const hb = await m.heartbeat();
+        const r = hb.resources;
+        return {
+          cpuCount: r.cpuCount,
+          cpuModel: r.cpuModel,
+          memoryTotal: r.memoryTotal,
+          memoryUsed: r.memoryUsed,
+          load1: r.load[0],
+          load5: r.load[1],
+          load15: r.load[2],
+          architecture: r.architecture,
+          kernelVersion: r.kernelVersion,
+          pools: (await m.poolUsage()).map(({ pool, usage }) => ({
+            name: pool.name,
+            driver: pool.driver,
+            remote: pool.remote,
+            source: pool.source,
+            total: usage.total,
+            used: usage.used,
+          })),
+        };
+      }),
+      heartbeat: unary(async () => {
+        const hb = await m.heartbeat();
+        return {
+          member: hb.member,
+          driver: hb.driver,
+          driverVersion: hb.driverVersion,
+          instanceCount: hb.instanceCount,
+          runningCount: hb.runningCount,
+          imageCount: hb.imageCount,
+          cpuCount: hb.resources.cpuCount,
+          memoryTotal: hb.resources.memoryTotal,
+          memoryUsed: hb.resources.memoryUsed,
+          load1: hb.resources.load[0],
+          architecture: hb.resources.architecture,
+          startedAt: hb.startedAt,
+          fingerprints: hb.fingerprints,
+        };
+      }),
+    };
+  }
+
+  private async exec(call: grpc.ServerDuplexStream<pb.ExecInput, pb.ExecOutput>): Promise<void> {
+    const inputs = (call as AsyncIterable<pb.ExecInput>)[Symbol.asyncIterator]();
+    let proc: Awaited<ReturnType<Member["exec"]>> | undefined;
+    let finished = false;
+    call.on("cancelled", () => {
+      if (!finished) proc?.signal(9);
+    });
+    try {
+      const first = await inputs.next();
+      const start = first.done ? undefined : first.value.input;
+      if (start?.$case !== "start") throw invalidArgument("The first Exec message must be `start`");
+      const s = start.value;
+      proc = await this.member.exec(s.name, {
+        command: s.command,
+        env: s.environment,
+        cwd: s.cwd,
+        interactive: s.interactive,
+        window: s.window,
+        uid: s.uid,
+        gid: s.gid,
+      });
+      const p = proc;
+      // Client messages after `start`, until the client half-closes or the call ends.
+      void (async () => {
+        try {
+          for (let n = await inputs.next(); !n.done; n = await inputs.next()) {
+            const i = n.value.input;
+            if (!i) continue;
+            if (i.$case === "stdin") p.writeStdin(i.value);
+            else if (i.$case === "stdinClose") p.closeStdin();
+            else if (i.$case === "signal") p.signal(i.value);
+            else if (i.$case === "resize") p.resize(i.value.width, i.value.height);
+          }
+        } catch {
+          /* the call ended */
+        }
+      })();
+      const pump = async (stream: Readable, kind: "stdout" | "stderr") => {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          for (let off = 0; off < chunk.length; off += CHUNK_SIZE) {
+            const value = chunk.subarray(off, off + CHUNK_SIZE);
+            await write(call, { output: kind === "stdout" ? { $case: "stdout", value } : { $case: "stderr", value } });
+          }
+        }
+      };
+      const [code] = await Promise.all([p.exited, pump(p.stdout, "stdout"), pump(p.stderr, "stderr")]);
+      finished = true;
+      await write(call, { output: { $case: "exitCode", value: code } });
+      call.end();
+    } catch (err) {
+      finished = true;
+      call.destroy(toStatus(err));
+    }
+  }
+
+  private async sendInstance(call: grpc.ServerWritableStream<pb.SendInstanceRequest, pb.InstanceChunk>): Promise<void> {
+    let cancelled = false;
+    call.on("cancelled", () => (cancelled = true));
+    try {
+      const name = call.request.name;
+      const items = this.member.send(name);
+      let headerSent = false;
+      for await (const item of items) {
+        if (cancelled) break;
+        if (!headerSent) {
+          await write(call, { chunk: { $case: "header", value: { name, sourceMember: this.member.name, pool: "" } } });
+          headerSent = true;
+        }
+        if (item.kind === "data") {
+          for (let off = 0; off < item.data.length; off += CHUNK_SIZE) {
+            await write(call, { chunk: { $case: "data", value: Buffer.from(item.data.subarray(off, off + CHUNK_SIZE)) } });
+          }
+        } else {
+          await write(call, { chunk: { $case: "trailer", value: { sha256: item.sha256, size: item.size } } });
+        }
+      }
+      call.end();
+    } catch (err) {
+      call.destroy(toStatus(err));
+    }
+  }
+
+  private async receiveInstance(call: grpc.ServerReadableStream<pb.InstanceChunk, pb.InstanceInfo>): Promise<pb.InstanceInfo> {
+    const it = (call as AsyncIterable<pb.InstanceChunk>)[Symbol.asyncIterator]();
+    const first = await it.next();
+    const head = first.done ? undefined : first.value.chunk;
+    if (head?.$case !== "header") throw invalidArgument("The first ReceiveInstance message must be the header");
+    async function* items(): AsyncGenerator<InstanceStreamItem> {
+      for (let n = await it.next(); !n.done; n = await it.next()) {
+        const c = n.value.chunk;
+        if (c?.$case === "data") yield { kind: "data", data: c.value };
+        else if (c?.$case === "trailer") yield { kind: "trailer", sha256: c.value.sha256, size: c.value.size };
+        else throw invalidArgument("Unexpected message in an instance stream");
+      }
+    }
+    return this.info(await this.member.receive(head.value.name, head.value.pool, items()));
+  }
+
+  private async importImage(call: grpc.ServerReadableStream<pb.ImageChunk, pb.ImageInfo>): Promise<pb.ImageInfo> {
+    const it = (call as AsyncIterable<pb.ImageChunk>)[Symbol.asyncIterator]();
+    const first = await it.next();
+    const head = first.done ? undefined : first.value.chunk;
+    if (head?.$case !== "header") throw invalidArgument("The first ImportImage message must be the header");
+    async function* data(): AsyncGenerator<Uint8Array> {
+      for (let n = await it.next(); !n.done; n = await it.next()) {
+        const c = n.value.chunk;
+        if (c?.$case !== "data") throw invalidArgument("ImportImage expects data after its header");
+        yield c.value;
+      }
+    }
+    const e = await this.member.images.import(data(), {
+      expectedFingerprint: head.value.fingerprint || undefined,
+      filename: head.value.filename,
+    });
+    return imageInfo(e);
+  }
+
+  private async sendImage(call: grpc.ServerWritableStream<pb.ImageRef, pb.ImageChunk>): Promise<void> {
+    let cancelled = false;
+    call.on("cancelled", () => (cancelled = true));
+    try {
+      const { entry, stream } = await this.member.images.open(call.request.fingerprint);
+      await write(call, { chunk: { $case: "header", value: { fingerprint: entry.fingerprint, filename: entry.filename, size: entry.size } } });
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (cancelled) break;
+        await write(call, { chunk: { $case: "data", value: chunk } });
+      }
+      call.end();
+    } catch (err) {
+      call.destroy(toStatus(err));
+    }
+  }
+
+  private async pullImage(req: pb.PullImageRequest): Promise<ImageEntry> {
+    const existing = await this.member.images.get(req.fingerprint);
+    if (existing) return existing;
+    if (!this.opts.tls) throw new AgentError("unavailable", "This agent has no TLS configuration to reach its peers");
+    const peer = new MemberClient(req.peerAddress, this.opts.tls);
+    try {
+      const { filename, data } = await peer.sendImage(req.fingerprint);
+      return await this.member.images.import(data, { expectedFingerprint: req.fingerprint, filename });
+    } finally {
+      peer.close();
+    }
+  }
+}
