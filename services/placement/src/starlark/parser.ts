@@ -312,7 +312,8 @@ class Parser {
       this.checkTarget(lhs, "assignment");
       const value = this.parseExpression();
       if (this.isOp("=")) throw syntaxError("chained assignment (a = b = c) is not allowed", this.tok);
-      return { kind: "assign", target: lhs, value, line: op.line, column: op.column };
+      // Errors of an assignment (frozen target, unpacking) point at its target.
+      return { kind: "assign", target: lhs, value, line: lhs.line, column: lhs.column };
     }
     const aug = op.kind === "op" ? AUGMENTED.get(op.text) : undefined;
     if (aug !== undefined) {
@@ -322,7 +323,7 @@ class Parser {
       }
       this.checkTarget(lhs, "assignment");
       const value = this.parseExpression();
-      return { kind: "augassign", op: aug, target: lhs, value, line: op.line, column: op.column };
+      return { kind: "augassign", op: aug, target: lhs, value, line: lhs.line, column: lhs.column };
     }
     return { kind: "expr", expr: lhs, line: t.line, column: t.column };
   }
