@@ -100,7 +100,7 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
 
   let address = "";
 
-  test("starts 3 database node processes and a gateway, each carrying DIR and its name", async () => {
+  test("starts 3 member processes and a gateway, each carrying DIR and its name", async () => {
     const up = await startUp(dir);
     started.push(up);
     address = up.address;
@@ -110,7 +110,7 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
       const cmd = cmdline(pid) ?? "";
       assert.ok(cmd.includes(dir), `${name}: ${cmd}`);
       if (name === "gateway") assert.match(cmd, / gateway --dir /);
-      else assert.ok(cmd.includes(` db --id ${name} --dir ${join(dir, "members", name, "db")}`), `${name}: ${cmd}`);
+      else assert.ok(cmd.includes(` member --dir ${join(dir, "members", name)} `), `${name}: ${cmd}`);
     }
     assert.match(up.output(), new RegExp(`lxc remote add shoal https://${address.replace(/\./g, "\\.")} --password \\S+ --accept-certificate`));
     assert.match(up.output(), new RegExp(`LXD_DIR=${dir} lxc config set core.trust_password \\S+`));
@@ -128,6 +128,17 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
     assert.equal(https.stdout.trim(), address, https.stderr);
     const set = await lxc(["config", "set", "core.trust_password", PASSWORD], local);
     assert.equal(set.code, 0, set.stderr);
+  });
+
+  test("the members formed one cluster: member1 bootstrapped it, the others joined by token and became voters", async () => {
+    let last = "";
+    await waitUntil("three voters", 20_000, async () => {
+      const r = await lxc(["cluster", "list", "--format", "csv"], local);
+      last = r.stdout + r.stderr;
+      const rows = r.stdout.trim().split("\n");
+      return rows.length === 3 && rows.every((row) => /,"?(database-leader,)?database"?,/.test(row) && row.includes(",ONLINE,Fully operational"));
+    }).catch((e: Error) => assert.fail(`${e.message}:\n${last}`));
+    assert.match(last, /^member1,https:\/\/127\.0\.0\.1:\d+,/m);
   });
 
   test("SIGKILL of the leader's database member: the gateway still reads and writes (two voters remain)", async () => {
@@ -150,7 +161,7 @@ describe("shoal up: a local cluster of separate processes", { skip: existsSync(L
     assert.ok(ours(pid, dir));
     process.kill(pid, "SIGKILL");
     await waitUntil(`${victim} to be gone`, 10_000, () => !ours(pid, dir));
-    await waitUntil(`shoal up to report ${victim}'s death`, 10_000, () => new RegExp(`${victim} \\(database node, pid ${pid}\\) exited unexpectedly`).test(up.output()));
+    await waitUntil(`shoal up to report ${victim}'s death`, 10_000, () => new RegExp(`${victim} \\(member, pid ${pid}\\) exited unexpectedly`).test(up.output()));
     let last = "";
     await waitUntil("lxc config set (a replicated write) to succeed with a member down", 30_000, async () => {
       const r = await lxc(["config", "set", "core.trust_password", PASSWORD], local, 15_000);

@@ -43,6 +43,17 @@ async function main(): Promise<void> {
       `  add it as a remote: lxc remote add shoal https://${gateway.httpsAddress} --password <core.trust_password> --accept-certificate\n`,
   );
 
+  // Members that joined later are database nodes too: learn their addresses, so the
+  // gateway keeps a way in when the nodes it started with are gone.
+  const learnNow = () => {
+    db.status()
+      .then((s) => db.learnAddresses(s.nodes.map((n) => n.address)))
+      .catch(() => undefined);
+  };
+  learnNow();
+  const learn = setInterval(learnNow, 1_000);
+  learn.unref();
+
   let stopping = false;
   const stop = () => {
     if (stopping) return;

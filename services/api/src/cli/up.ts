@@ -4,13 +4,15 @@
 // 127.0.0.1, ::1, localhost and the host name), picks loopback ports and records
 // everything in DIR/cluster.json. Every run starts, as separate OS processes of this
 // same `shoal` entry point:
-//   - N database nodes:  shoal db --id memberK --dir DIR/members/memberK/db …
-//     (founders: all of them, through --bootstrap; ignored once a node has state);
-//   - one gateway:       shoal gateway --dir DIR … (unix socket DIR/unix.socket).
+//   - N members:   shoal member --dir DIR/members/memberK --listen … (database node,
+//                  member service, coordinator). On the first run member1 bootstraps
+//                  the cluster and the others join it with join tokens the gateway
+//                  issues, exactly as members join any cluster; later runs resume;
+//   - one gateway: shoal gateway --dir DIR … (unix socket DIR/unix.socket).
 // Again on the same DIR it resumes the same cluster on the same ports.
 // Children run the way this process runs: built JavaScript (dist/, what `npm start`
 // runs) or TypeScript through tsx. Their output goes to DIR/logs/<name>.log.
-// SIGINT/SIGTERM/SIGHUP stop the gateway, then the database nodes (SIGTERM by PID,
+// SIGINT/SIGTERM/SIGHUP stop the gateway, then the members (SIGTERM by PID,
 // SIGKILL after a timeout); a second signal kills what is left at once. A child that
 // dies on its own is reported, not restarted.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -20,12 +22,14 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { request as httpRequest } from "node:http";
 import { loadOrCreateCertificate } from "../../../raft/src/transport/certificate.ts";
+import { encodeJoinToken } from "../cluster/join-tokens.ts";
 import { helpRequested } from "./commands.ts";
 
 const HELP = `Usage: shoal up [--dir DIR] [--members N]
 
-Runs a local cluster on this machine: N database nodes (member1..memberN, default 3)
+Runs a local cluster on this machine: N members (member1..memberN, default 3)
 and one gateway on loopback, each its own process, all state under DIR (default
 .shoal). Prints the HTTPS address and how to add it as an lxc remote. Ctrl-C stops it;
 running it again on the same DIR resumes the same cluster (same ports, same data).
@@ -45,7 +49,7 @@ const MAX_SOCKET_PATH = 107;
 
 interface Child {
   name: string;
-  role: "database node" | "gateway";
+  role: "member" | "gateway";
   address: string;
   proc: ChildProcess;
   log: WriteStream;
@@ -196,7 +200,7 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
     if (stopping || !ready) return;
     process.stderr.write(
       `shoal: ${child.name} (${child.role}, pid ${child.proc.pid}) exited unexpectedly (${signal ?? `code ${code}`}); not restarted. ` +
-        (child.role === "database node"
+        (child.role === "member"
           ? `The cluster keeps serving while a majority of its ${plural(cluster.members.length, "member")} runs. `
           : `Nothing serves the API now. `) +
         `Its log: ${join(logs, `${child.name}.log`)}\n`,
@@ -228,7 +232,7 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
     process.stdout.write("shoal: stopping\n");
     // The gateway first (no requests into a half-stopped database), then the nodes.
     await Promise.all(children.filter((c) => c.role === "gateway").map(stopOne));
-    await Promise.all(children.filter((c) => c.role === "database node").map(stopOne));
+    await Promise.all(children.filter((c) => c.role === "member").map(stopOne));
     await Promise.all(children.map((c) => new Promise<void>((res) => c.log.end(res))));
     process.stdout.write("shoal: stopped\n");
     finished(code);
@@ -243,24 +247,37 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
 
   let ready = false;
   try {
-    const founders = cluster.members.map((m) => `${m.name}=${m.database}`).join(",");
     const nodeEnv = self.built ? { ...process.env, MALLOC_ARENA_MAX: "2" } : process.env;
     const nodeFlags = self.built ? ["--max-semi-space-size=2"] : [];
-    await Promise.all(
-      cluster.members.map((m) =>
-        start(m.name, "database node", m.database, nodeFlags, ["db", "--id", m.name, "--dir", join(dir, "members", m.name, "db"), "--listen", m.database, "--cert", certPath, "--key", keyPath, "--bootstrap", founders], nodeEnv, /^ready /m),
-      ),
-    );
-    if (stopping) return await done;
-    await start(
-      "gateway",
-      "gateway",
-      cluster.gateway.https,
-      [],
-      ["gateway", "--dir", dir, "--listen", cluster.gateway.https, "--db", cluster.members.map((m) => m.database).join(","), "--cert", certPath, "--key", keyPath],
-      process.env,
-      /^shoal gateway: https:\/\//m,
-    );
+    const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database];
+    const startMember = (m: ClusterFile["members"][number], extra: string[]) => start(m.name, "member", m.database, nodeFlags, [...memberArgs(m), ...extra], nodeEnv, /^ready /m);
+    const startGateway = (db: string[]) =>
+      start(
+        "gateway",
+        "gateway",
+        cluster.gateway.https,
+        [],
+        ["gateway", "--dir", dir, "--listen", cluster.gateway.https, "--db", db.join(","), "--cert", certPath, "--key", keyPath],
+        process.env,
+        /^shoal gateway: https:\/\//m,
+      );
+    const [first, ...others] = cluster.members;
+    if (!existsSync(join(dir, "members", first.name, "member.json"))) {
+      // A new cluster, formed the way any cluster grows: the first member bootstraps
+      // it, every other one joins with a join token from the gateway.
+      await startMember(first, ["--bootstrap", "--name", first.name, "--cert", certPath, "--key", keyPath]);
+      if (stopping) return await done;
+      await startGateway([first.database]);
+      for (const m of others) {
+        if (stopping) return await done;
+        const token = await requestJoinToken(join(dir, "unix.socket"), m.name);
+        await startMember(m, ["--join", token]);
+      }
+    } else {
+      await Promise.all(cluster.members.map((m) => startMember(m, [])));
+      if (stopping) return await done;
+      await startGateway(cluster.members.map((m) => m.database));
+    }
     if (stopping) return await done;
     ready = true;
   } catch (e) {
@@ -299,4 +316,28 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** A join token for member `name`, asked of the gateway over its unix socket (full trust). */
+function requestJoinToken(socketPath: string, name: string): Promise<string> {
+  const body = JSON.stringify({ server_name: name });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method: "POST", path: "/1.0/cluster/members", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        try {
+          const r = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { error?: string; metadata?: { metadata?: Record<string, unknown> } };
+          const md = r.metadata?.metadata;
+          if (res.statusCode !== 202 || !md) return reject(new Error(`no join token for ${name}: ${r.error ?? `HTTP ${res.statusCode}`}`));
+          resolve(encodeJoinToken({ server_name: String(md.serverName), fingerprint: String(md.fingerprint), addresses: md.addresses as string[], secret: String(md.secret), expires_at: String(md.expiresAt) }));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out asking for a join token")));
+    req.on("error", reject);
+    req.end(body);
+  });
 }

@@ -225,6 +225,7 @@ export class ClusterDatabaseClient {
         if (!RETRYABLE.has(err.code)) throw new DatabaseClientError(err.code, err.details || err.message);
         last = err;
         const hint = err.metadata?.get("shoal-leader")[0]?.toString().split("=")[1];
+        if (hint) this.learnAddresses([hint]);
         this.preferred = hint && hint !== address ? hint : this.addresses[++attempt % this.addresses.length];
         await sleep(Math.min(50, 5 * 2 ** Math.min(attempt, 4)));
       }
