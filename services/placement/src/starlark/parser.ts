@@ -313,7 +313,8 @@ class Parser {
       const value = this.parseExpression();
       if (this.isOp("=")) throw syntaxError("chained assignment (a = b = c) is not allowed", this.tok);
       // Errors of an assignment (frozen target, unpacking) point at its target.
-      return { kind: "assign", target: lhs, value, line: lhs.line, column: lhs.column };
+      const at = startOf(lhs);
+      return { kind: "assign", target: lhs, value, line: at.line, column: at.column };
     }
     const aug = op.kind === "op" ? AUGMENTED.get(op.text) : undefined;
     if (aug !== undefined) {
@@ -323,7 +324,8 @@ class Parser {
       }
       this.checkTarget(lhs, "assignment");
       const value = this.parseExpression();
-      return { kind: "augassign", op: aug, target: lhs, value, line: lhs.line, column: lhs.column };
+      const at = startOf(lhs);
+      return { kind: "augassign", op: aug, target: lhs, value, line: at.line, column: at.column };
     }
     return { kind: "expr", expr: lhs, line: t.line, column: t.column };
   }
@@ -691,6 +693,27 @@ class Parser {
         return clauses;
       }
     }
+  }
+}
+
+/** Where an expression's text starts (an index or call node sits at its bracket). */
+function startOf(e: Expr): Position {
+  switch (e.kind) {
+    case "index":
+    case "slice":
+    case "dot":
+      return startOf(e.object);
+    case "call":
+      return startOf(e.fn);
+    case "binary":
+    case "logical":
+      return startOf(e.left);
+    case "cond":
+      return startOf(e.then);
+    case "tuple":
+      return e.parenthesized || e.elems.length === 0 ? e : startOf(e.elems[0]);
+    default:
+      return e;
   }
 }
 
