@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  Builtin, StarDict, StarlarkError, StarList, StarStruct, compile, load, runProgram, type Value,
+  Builtin, StarDict, StarlarkError, StarList, StarStruct, StarTuple, compile, load, runProgram, type Value,
 } from "../src/starlark/index.ts";
 
 function out(src: string): string[] {
@@ -142,10 +142,6 @@ def copy_and_add(x):
   assert.throws(() => call("put", "n2"), /scriptlet:7:5: cannot insert into frozen dict/);
   assert.equal((call("copy_and_add", "n2") as StarList).elems.length, 2);
   assert.equal((module.global("names") as StarList).elems.length, 1);
-  for (const m of ["clear", "pop", "remove", "insert", "extend"]) {
-    assert.equal(module.global("names") instanceof StarList, true);
-    void m;
-  }
 });
 
 test("every list and dict mutator refuses a frozen value", () => {
@@ -289,12 +285,9 @@ print(d["__proto__"], d.get("constructor"), len(d), getattr({}, "constructor", "
 def f(s):
     return hasattr(s, "constructor"), hasattr(s, "name"), getattr(s, "toString", None)
 `);
-  assert.equal(
-    runProgram(`print(1)`).output[0],
-    "1",
-  );
   const r = module.interpreter.callFunction(module.global("f")!, [s]);
-  assert.equal(String((r as unknown as { elems: Value[] }).elems), "false,true,");
+  assert.ok(r instanceof StarTuple);
+  assert.deepEqual(r.elems, [false, true, null]);
 });
 
 test("print goes to the host's sink; a fresh load runs the top level again", () => {
