@@ -15,6 +15,7 @@ import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
 import { MemberClients } from "./cluster/member-service.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
+import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
 import { networkRoutes } from "./routes/networks.ts";
@@ -192,6 +193,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(networkRoutes(ctx));
   app.register(clusterRoutes(ctx));
   app.register(clusterJoinRoutes(ctx));
+  app.register(clusterGroupRoutes(ctx));
   return app;
 }
 

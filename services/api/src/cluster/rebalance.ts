@@ -71,7 +71,7 @@ export function nextRoleChange(members: RoleMember[], targets: RoleTargets): Rol
     );
     if (candidate) {
       const reason = voters.length > usableVoters.length ? `replaces ${describeUnusable(voters.filter((m) => !usable(m)))}` : `${usableVoters.length} of ${wanted} voters`;
-      return { id: candidate.id, from: candidate.role, to: "voter", reason };
+      return promote(candidate, reason);
     }
   }
 
@@ -104,9 +104,7 @@ export function nextRoleChange(members: RoleMember[], targets: RoleTargets): Rol
       members.filter((m) => usable(m) && m.role !== "voter" && !votersPerDomain.has(m.failureDomain)),
       (m) => [m.role === "standby" ? 0 : 1],
     );
-    if (candidate) {
-      return { id: candidate.id, from: candidate.role, to: "voter", reason: `failure domain ${candidate.failureDomain} has no voter` };
-    }
+    if (candidate) return promote(candidate, `failure domain ${candidate.failureDomain} has no voter`);
   }
 
   // 5. Stand-bys: replace the ones that cannot serve, then fill up to the target or trim.
@@ -127,6 +125,14 @@ export function nextRoleChange(members: RoleMember[], targets: RoleTargets): Rol
     if (m) return { id: m.id, from: "standby", to: "spare", reason: `${usableStandbys.length} stand-bys, ${wantedStandby} wanted` };
   }
   return undefined;
+}
+
+/**
+ * Towards voter: a spare holds no replica, so it first becomes a stand-by (and
+ * receives the log); a later round makes it a voter.
+ */
+function promote(m: RoleMember, reason: string): RoleChange {
+  return m.role === "spare" ? { id: m.id, from: "spare", to: "standby", reason: `${reason}; first a stand-by, to receive the log` } : { id: m.id, from: m.role, to: "voter", reason };
 }
 
 function describeUnusable(ms: RoleMember[]): string {
