@@ -181,3 +181,23 @@ def instance_placement(request, candidate_members):
   assert.equal(runPlacementScriptlet(c, request("a"), members).target, "n3");
   assert.equal(runPlacementScriptlet(c, request("b"), [member("n1"), member("n2")]).target, "n2");
 });
+
+test("run: candidate structs print, compare and list their fields like any struct", () => {
+  const src = `
+def instance_placement(request, candidate_members):
+    a, b = candidate_members[0], candidate_members[1]
+    log_info(dir(a))
+    log_info(hasattr(a, "server_name"), hasattr(a, "constructor"), getattr(a, "nope", "-"))
+    log_info(a == b, a == candidate_members[0], repr(request.source))
+    log_info(repr(a))
+    set_target(b.server_name)
+`;
+  const r = runPlacementScriptlet(src, request("c1"), [member("n1"), member("n2")]);
+  assert.equal(r.error, undefined);
+  assert.deepEqual(r.logs.map((l) => l.message), [
+    '["architecture", "config", "database", "description", "failure_domain", "groups", "message", "roles", "server_name", "status", "url"]',
+    "TrueFalse-",
+    "FalseTrue{}",
+    'struct(server_name = "n1", url = "https://10.0.0.1:8443", roles = ["database"], architecture = "x86_64", failure_domain = "default", description = "", status = "Online", message = "Fully operational", config = {}, groups = ["default"], database = True)',
+  ]);
+});

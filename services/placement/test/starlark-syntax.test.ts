@@ -84,6 +84,8 @@ test("while is refused unless the host enables it", () => {
 
 test("load, reserved keywords, ** and adjacent strings are refused with a reason", () => {
   assert.match(syntaxErrorOf(`load("x.star", "y")`).detail, /load statements are not supported/);
+  assert.match(syntaxErrorOf(`load = 1`).detail, /load is a keyword and cannot be used as a name/);
+  assert.match(syntaxErrorOf(`x = load + 1`).detail, /load is a keyword/);
   assert.match(syntaxErrorOf("import os").detail, /keyword import is reserved/);
   assert.match(syntaxErrorOf("class A:\n    pass\n").detail, /keyword class is reserved/);
   assert.match(syntaxErrorOf("x = 2 ** 3").detail, /got '\*\*'/);

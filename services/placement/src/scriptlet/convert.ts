@@ -4,7 +4,7 @@
 // dicts (request.config["limits.memory"]). Only own enumerable properties are read.
 import { runtimeError } from "../starlark/errors.ts";
 import {
-  StarDict, StarFloat, StarList, StarStruct, freeze, normInt, type Value,
+  StarDict, StarFloat, StarList, StarStruct, normInt, type Value,
 } from "../starlark/values.ts";
 
 /** How the values of a map-typed field are converted. */
@@ -20,6 +20,7 @@ const MAP_FIELDS: ReadonlyMap<string, MapKind> = new Map<string, MapKind>([
 ]);
 
 const MAX_DEPTH = 32;
+const hasOwn = Object.prototype.hasOwnProperty;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -44,32 +45,40 @@ function convert(v: unknown, kind: MapKind | "struct", depth: number, label: str
   if (depth > MAX_DEPTH) throw runtimeError(`host value nested too deeply (${label})`);
   const s = scalar(v);
   if (s !== undefined) return s;
-  if (Array.isArray(v)) return new StarList(v.map((e) => convert(e, "struct", depth + 1, label)));
+  if (Array.isArray(v)) {
+    const list = new StarList(v.map((e) => convert(e, "struct", depth + 1, label)));
+    list.frozen = true; // built frozen: no second walk over the value
+    return list;
+  }
   if (!isPlainObject(v)) throw runtimeError(`host value of unsupported type ${typeof v} (${label})`);
   if (kind === "struct") {
-    const fields = new Map<string, Value>();
-    for (const k of Object.keys(v)) {
-      const x = v[k];
-      if (x === undefined || typeof x === "function") continue;
-      fields.set(k, convert(x, MAP_FIELDS.get(k) ?? "struct", depth + 1, k));
-    }
-    return new StarStruct(fields);
+    // Fields are converted on first read; the names are fixed now, so later
+    // changes to the host object cannot add fields.
+    const names = Object.keys(v);
+    return new StarStruct(new Map(), "struct", {
+      names,
+      convert(name: string): Value | undefined {
+        if (!hasOwn.call(v, name)) return undefined;
+        const x = v[name];
+        if (x === undefined || typeof x === "function") return undefined;
+        return convert(x, MAP_FIELDS.get(name) ?? "struct", depth + 1, name);
+      },
+    });
   }
   const d = new StarDict();
   const inner: MapKind | "struct" = kind === "dict-of-dict" ? "dict" : "struct";
   for (const k of Object.keys(v)) {
     const x = v[k];
     if (x === undefined || typeof x === "function") continue;
-    d.set(k, kind === "dict" && scalar(x) !== undefined ? scalar(x)! : convert(x, inner, depth + 1, k));
+    d.set(k, convert(x, inner, depth + 1, k));
   }
+  d.frozen = true;
   return d;
 }
 
 /** Convert host data to a deeply frozen Starlark value; objects become structs. */
 export function toStarlark(v: unknown, label = "value"): Value {
-  const out = convert(v, "struct", 0, label);
-  freeze(out);
-  return out;
+  return convert(v, "struct", 0, label);
 }
 
 /** A struct from explicit fields (each converted as toStarlark would). */

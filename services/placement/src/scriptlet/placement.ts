@@ -163,8 +163,8 @@ function scriptletHost(run: RunState): Map<string, Value> {
       const name = wantString(fname, unpack(fname, args, kwargs, ["member_name"])[0], "member_name");
       let v = r.resources.get(name);
       if (v === undefined) {
-        const get = r.host.getClusterMemberResources?.bind(r.host);
-        v = toStarlark(hostCall(fname, get && (() => get(name))), "resources");
+        const host = r.host;
+        v = toStarlark(hostCall(fname, host.getClusterMemberResources && (() => host.getClusterMemberResources!(name))), "resources");
         r.resources.set(name, v);
       }
       return v;
@@ -175,8 +175,8 @@ function scriptletHost(run: RunState): Map<string, Value> {
       const name = wantString(fname, unpack(fname, args, kwargs, ["member_name"])[0], "member_name");
       let v = r.states.get(name);
       if (v === undefined) {
-        const get = r.host.getClusterMemberState?.bind(r.host);
-        v = toStarlark(hostCall(fname, get && (() => get(name))), "state");
+        const host = r.host;
+        v = toStarlark(hostCall(fname, host.getClusterMemberState && (() => host.getClusterMemberState!(name))), "state");
         r.states.set(name, v);
       }
       return v;
@@ -185,7 +185,8 @@ function scriptletHost(run: RunState): Map<string, Value> {
       const r = needRun("get_instance_resources");
       unpack("get_instance_resources", args, kwargs, []);
       if (r.instanceResources === undefined) {
-        const get = r.host.getInstanceResources?.bind(r.host);
+        const host = r.host;
+        const get = host.getInstanceResources && (() => host.getInstanceResources!());
         r.instanceResources = toStarlark(hostCall("get_instance_resources", get), "instance resources");
       }
       return r.instanceResources;

@@ -7,22 +7,26 @@ import { StarTuple, isInt, typeName, type Kwargs, type Value } from "./values.ts
  * are optional; the result has undefined for an optional argument not given.
  */
 export function unpack(fname: string, args: Value[], kwargs: Kwargs, params: string[]): (Value | undefined)[] {
-  const names = params.map((p) => (p.endsWith("?") ? p.slice(0, -1) : p));
-  if (args.length > params.length) {
-    throw runtimeError(`${fname}: got ${args.length} arguments, want at most ${params.length}`);
+  const n = params.length;
+  if (args.length > n) {
+    throw runtimeError(`${fname}: got ${args.length} arguments, want at most ${n}`);
   }
-  const out: (Value | undefined)[] = new Array(params.length);
-  for (let i = 0; i < args.length; i++) out[i] = args[i];
+  // The common case, positional arguments only, allocates nothing but the result.
+  const out: (Value | undefined)[] = args.length === n && kwargs === null ? args : new Array(n);
+  if (out !== args) for (let i = 0; i < args.length; i++) out[i] = args[i];
   if (kwargs) {
     for (const [k, v] of kwargs) {
-      const i = names.indexOf(k);
+      const i = params.findIndex((p) => p === k || p === k + "?");
       if (i < 0) throw runtimeError(`${fname}: unexpected keyword argument ${k}`);
       if (out[i] !== undefined) throw runtimeError(`${fname}: got multiple values for parameter ${k}`);
       out[i] = v;
     }
   }
-  for (let i = 0; i < params.length; i++) {
-    if (out[i] === undefined && !params[i].endsWith("?")) throw runtimeError(`${fname}: missing argument for ${names[i]}`);
+  for (let i = args.length; i < n; i++) {
+    const p = params[i];
+    if (out[i] === undefined && p.charCodeAt(p.length - 1) !== 63 /* ? */) {
+      throw runtimeError(`${fname}: missing argument for ${p}`);
+    }
   }
   return out;
 }

@@ -38,13 +38,14 @@ const RESERVED = new Set([
   "global", "import", "is", "nonlocal", "raise", "try", "with", "yield",
 ]);
 
-// Longest first, so that "//=" wins over "//" and "/".
-const OPERATORS = [
-  "//=", "<<=", ">>=", "**",
-  "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "//", "<<", ">>",
-  "+", "-", "*", "/", "%", "&", "|", "^", "~", "(", ")", "[", "]", "{", "}", ",", ":", ";",
-  ".", "=", "<", ">",
-];
+// Operators by length; the lexer tries the longest first, so "//=" wins over "//" and "/".
+const OPERATORS3 = new Set(["//=", "<<=", ">>="]);
+const OPERATORS2 = new Set([
+  "**", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "//", "<<", ">>",
+]);
+const OPERATORS1 = new Set([
+  "+", "-", "*", "/", "%", "&", "|", "^", "~", "(", ")", "[", "]", "{", "}", ",", ":", ";", ".", "=", "<", ">",
+]);
 
 const OPEN = new Set(["(", "[", "{"]);
 const CLOSE = new Set([")", "]", "}"]);
@@ -200,12 +201,9 @@ export function tokenize(src: string, opts: LexOptions = {}): Token[] {
     }
 
     let op: string | undefined;
-    for (const o of OPERATORS) {
-      if (src.startsWith(o, i)) {
-        op = o;
-        break;
-      }
-    }
+    if (OPERATORS3.has(src.slice(i, i + 3))) op = src.slice(i, i + 3);
+    else if (OPERATORS2.has(src.slice(i, i + 2))) op = src.slice(i, i + 2);
+    else if (OPERATORS1.has(c)) op = c;
     if (op === undefined) {
       const shown = c.charCodeAt(0) < 32 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : c;
       throw syntaxError(`unexpected character '${shown}'`, { line, column: startCol });

@@ -197,14 +197,14 @@ export function attributeNames(v: Value): string[] {
 }
 
 export function hasAttribute(v: Value, name: string): boolean {
-  if (v instanceof StarStruct) return v.fields.has(name);
+  if (v instanceof StarStruct) return v.has(name);
   return methodsOf(v)?.has(name) ?? false;
 }
 
 /** x.name: a struct field, or a method bound to x. */
 export function attribute(_th: Thread, v: Value, name: string): Value {
   if (v instanceof StarStruct) {
-    const f = v.fields.get(name);
+    const f = v.get(name);
     if (f !== undefined) return f;
     throw runtimeError(`${v.typeLabel} has no .${name} field`);
   }

@@ -302,7 +302,10 @@ class Parser {
           this.p++;
           return { kind: t.text, line: t.line, column: t.column };
         case "load":
-          throw syntaxError("load statements are not supported: a placement scriptlet is a single file", t);
+          if (this.toks[this.p + 1].kind === "op" && this.toks[this.p + 1].text === "(") {
+            throw syntaxError("load statements are not supported: a placement scriptlet is a single file", t);
+          }
+          throw syntaxError("load is a keyword and cannot be used as a name", t);
       }
     }
     const lhs = this.parseExpression();
@@ -589,6 +592,7 @@ class Parser {
         }
         return { kind: "literal", value: t.text, line: t.line, column: t.column };
       case "keyword":
+        if (t.text === "load") throw syntaxError("load is a keyword and cannot be used as a name", t);
         if (t.text === "None" || t.text === "True" || t.text === "False") {
           this.p++;
           const value = t.text === "None" ? null : t.text === "True";

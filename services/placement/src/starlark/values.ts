@@ -104,9 +104,55 @@ export class StarRange {
   }
 }
 
-/** An immutable record with named fields: how LXD exposes API objects to scripts. */
+/**
+ * An immutable record with named fields: how LXD exposes API objects to scripts.
+ * Host data may back a struct lazily: a field is converted when first read, since
+ * a scriptlet reads a few fields of each of many candidates.
+ */
 export class StarStruct {
-  constructor(readonly fields: ReadonlyMap<string, Value>, readonly typeLabel = "struct") {}
+  private readonly known: Map<string, Value>;
+  private complete: boolean;
+
+  constructor(
+    fields: ReadonlyMap<string, Value>,
+    readonly typeLabel = "struct",
+    private readonly lazy?: { names: readonly string[]; convert(name: string): Value | undefined },
+  ) {
+    this.known = new Map(fields);
+    this.complete = lazy === undefined;
+  }
+
+  get(name: string): Value | undefined {
+    const v = this.known.get(name);
+    if (v !== undefined || this.complete) return v;
+    const c = this.lazy!.convert(name);
+    if (c !== undefined) this.known.set(name, c);
+    return c;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Every field, converting the rest of a lazy struct (for repr, ==, dir). */
+  get fields(): ReadonlyMap<string, Value> {
+    if (!this.complete) {
+      const all = new Map<string, Value>();
+      for (const n of this.lazy!.names) {
+        const v = this.get(n);
+        if (v !== undefined) all.set(n, v);
+      }
+      this.known.clear();
+      for (const [k, v] of all) this.known.set(k, v);
+      this.complete = true;
+    }
+    return this.known;
+  }
+
+  /** Fields converted so far (a lazy struct's others are converted frozen when read). */
+  knownValues(): IterableIterator<Value> {
+    return this.known.values();
+  }
 }
 
 export class StarFunction {
@@ -265,7 +311,7 @@ export function freeze(v: Value): void {
       x.frozen = true;
       for (const [k, val] of x.map.values()) stack.push(k, val);
     } else if (x instanceof StarStruct) {
-      for (const f of x.fields.values()) stack.push(f);
+      for (const f of x.knownValues()) stack.push(f);
     } else if (x instanceof StarFunction) {
       for (const d of x.defaults) if (d !== undefined) stack.push(d);
       for (let c = x.closure; c; c = c.parent) for (const l of c.locals) if (l !== undefined) stack.push(l);
@@ -305,7 +351,8 @@ export function equals(a: Value, b: Value, depth = 0): boolean {
   if (a instanceof StarStruct && b instanceof StarStruct) {
     if (a.typeLabel !== b.typeLabel || a.fields.size !== b.fields.size) return false;
     for (const [k, va] of a.fields) {
-      if (!b.fields.has(k) || !equals(va, b.fields.get(k)!, depth + 1)) return false;
+      const vb = b.fields.get(k);
+      if (vb === undefined || !equals(va, vb, depth + 1)) return false;
     }
     return true;
   }
