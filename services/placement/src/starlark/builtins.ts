@@ -1,12 +1,13 @@
 // The universe: built-in functions every script can call. Nothing here touches
 // I/O; print goes to the host's log sink.
 import { noKwargs, unpack, wantInt, wantString } from "./args.ts";
+import { compare } from "./compare.ts";
 import { runtimeError } from "./errors.ts";
 import { attribute, attributeNames, hasAttribute, updatePairs } from "./methods.ts";
 import { toFloat } from "./operators.ts";
 import { repr, str } from "./repr.ts";
 import {
-  Builtin, StarDict, StarFloat, StarList, StarRange, StarTuple, compare, iterableElems, len, normInt, toArray,
+  Builtin, StarDict, StarFloat, StarList, StarRange, StarTuple, iterableElems, len, normInt, toArray,
   truth, typeName, type BuiltinImpl, type Kwargs, type Thread, type Value,
 } from "./values.ts";
 

@@ -59,3 +59,14 @@ export function runtimeError(detail: string): StarlarkError {
 export function limitError(detail: string, pos?: Position): StarlarkError {
   return new StarlarkError("limit", detail, pos);
 }
+
+/** Anything thrown while evaluating becomes a StarlarkError with a position. */
+export function toStarlarkError(err: unknown, pos: Position | undefined): StarlarkError {
+  if (err instanceof StarlarkError) return pos ? err.at(pos) : err;
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    const e = limitError("nesting too deep (interpreter stack exhausted)");
+    return pos ? e.at(pos) : e;
+  }
+  const e = runtimeError(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+  return pos ? e.at(pos) : e;
+}

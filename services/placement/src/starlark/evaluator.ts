@@ -3,13 +3,13 @@
 // line and column of the innermost node that raised it.
 import type { Expr, FunctionInfo, Module, Stmt } from "./ast.ts";
 import { acceptsPositional, bindArgs, defaultSlots } from "./call.ts";
-import { StarlarkError, limitError, runtimeError, type Position } from "./errors.ts";
+import { limitError, runtimeError, toStarlarkError, type Position } from "./errors.ts";
 import { attribute, lookupMethod } from "./methods.ts";
-import { binary, index, slice, unary } from "./operators.ts";
+import { binary, index, setIndex, slice, unary } from "./operators.ts";
 import { repr } from "./repr.ts";
 import { Budget, type Limits } from "./sandbox.ts";
 import {
-  Builtin, StarDict, StarFunction, StarList, StarRange, StarStruct, StarTuple, freeze, iterableElems, truth,
+  Builtin, StarDict, StarFunction, StarList, StarRange, StarTuple, freeze, iterableElems, truth,
   typeName, type Closure, type Kwargs, type ModuleState, type Thread, type Value,
 } from "./values.ts";
 
@@ -416,38 +416,4 @@ export class Interpreter implements Thread {
   }
 }
 
-function setIndex(th: Thread, obj: Value, key: Value, v: Value): void {
-  if (obj instanceof StarList) {
-    obj.checkMutable("assign to element of");
-    const n = obj.elems.length;
-    let i = typeof key === "number" ? key : NaN;
-    if (Number.isNaN(i)) throw runtimeError(`list index must be an int, not ${typeName(key)}`);
-    if (i < 0) i += n;
-    if (i < 0 || i >= n) throw runtimeError(`index ${repr(key)} out of range: list has length ${n}`);
-    obj.elems[i] = v;
-    return;
-  }
-  if (obj instanceof StarDict) {
-    obj.checkMutable("insert into");
-    th.alloc(16);
-    obj.set(key, v);
-    return;
-  }
-  if (obj instanceof StarStruct || obj instanceof StarTuple || typeof obj === "string") {
-    throw runtimeError(`${typeName(obj)} value does not support item assignment`);
-  }
-  throw runtimeError(`${typeName(obj)} value does not support item assignment`);
-}
-
-/** Anything thrown while evaluating becomes a StarlarkError with a position. */
-export function toStarlarkError(err: unknown, pos: Position | undefined): StarlarkError {
-  if (err instanceof StarlarkError) return pos ? err.at(pos) : err;
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
-    const e = limitError("nesting too deep (interpreter stack exhausted)");
-    return pos ? e.at(pos) : e;
-  }
-  const e = runtimeError(`internal error: ${err instanceof Error ? err.message : String(err)}`);
-  return pos ? e.at(pos) : e;
-}
-
-export { acceptsPositional };
+export { acceptsPositional, toStarlarkError };

@@ -76,3 +76,4 @@ export function runProgram(source: string, opts: CompileOptions & RunOptions & {
   const module = load(program, host, { ...opts, print: opts.print ?? ((m) => output.push(m)) });
   return { output, module };
 }
+export { compare, equals } from "./compare.ts";

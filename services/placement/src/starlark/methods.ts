@@ -1,11 +1,12 @@
 // Methods of lists and dicts, and attribute lookup for every type. Lookups go
 // through Maps keyed by the method name, never through JS property access.
 import { unpack, wantInt } from "./args.ts";
+import { equals } from "./compare.ts";
 import { runtimeError } from "./errors.ts";
 import { repr } from "./repr.ts";
 import { stringMethods, type MethodImpl } from "./string-methods.ts";
 import {
-  Builtin, StarDict, StarList, StarRange, StarStruct, StarTuple, equals, iterableElems, typeName,
+  Builtin, StarDict, StarList, StarRange, StarStruct, StarTuple, iterableElems, typeName,
   type Thread, type Value,
 } from "./values.ts";
 

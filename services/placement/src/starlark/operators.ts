@@ -2,11 +2,12 @@
 // while they are safe integers and switch to bigint past that, so overflow never
 // silently loses precision (Starlark ints are unbounded).
 import type { BinaryOp } from "./ast.ts";
+import { compare, equals } from "./compare.ts";
 import { runtimeError } from "./errors.ts";
 import { percentFormat } from "./format.ts";
 import { repr } from "./repr.ts";
 import {
-  StarDict, StarFloat, StarList, StarRange, StarTuple, compare, equals, isInt, normInt, toBig, truth as truthOf,
+  StarDict, StarFloat, StarList, StarRange, StarTuple, isInt, normInt, toBig, truth as truthOf,
   typeName, type Thread, type Value,
 } from "./values.ts";
 
@@ -332,4 +333,25 @@ export function slice(th: Thread, x: Value, start: Value, stop: Value, step: Val
   for (let i = i0; s > 0 ? i < i1 : i > i1; i += s) out.push(src[i]);
   th.alloc(out.length * 8);
   return x instanceof StarList ? new StarList(out) : new StarTuple(out);
+}
+
+/** x[key] = v for lists and dicts; frozen values and iterations in progress refuse. */
+export function setIndex(th: Thread, obj: Value, key: Value, v: Value): void {
+  if (obj instanceof StarList) {
+    obj.checkMutable("assign to element of");
+    const n = obj.elems.length;
+    let i = typeof key === "number" ? key : NaN;
+    if (Number.isNaN(i)) throw runtimeError(`list index must be an int, not ${typeName(key)}`);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) throw runtimeError(`index ${repr(key)} out of range: list has length ${n}`);
+    obj.elems[i] = v;
+    return;
+  }
+  if (obj instanceof StarDict) {
+    obj.checkMutable("insert into");
+    th.alloc(16);
+    obj.set(key, v);
+    return;
+  }
+  throw runtimeError(`${typeName(obj)} value does not support item assignment`);
 }
