@@ -225,6 +225,30 @@ spin()
   assert.ok(e.line! >= 4 && e.line! <= 5);
 });
 
+test("a small step budget is exact: the step after the last allowed one fails", () => {
+  const src = "def f():\n    for i in range(1000):\n        pass\nf()\n";
+  assert.match(errorOf(src, { limits: { maxSteps: 100 } }).detail, /^step budget exhausted \(more than 100 steps\)$/);
+  assert.deepEqual(runProgram("x = 1", { limits: { maxSteps: 100 } }).output, []);
+});
+
+test("call depth is bounded even without recursion", () => {
+  const defs = Array.from({ length: 80 }, (_, i) => `def f${i}():\n    return ${i === 79 ? "0" : `f${i + 1}()`}\n`).join("");
+  const e = errorOf(defs + "f0()\n");
+  assert.equal(e.kind, "limit");
+  assert.match(e.detail, /^call depth exceeds 64$/);
+  assert.deepEqual(runProgram(defs + "print(f0())\n", { limits: { maxCallDepth: 100 } }).output, ["0"]);
+});
+
+test("formatting errors are clear", () => {
+  assert.match(errorOf(`"%s %s" % ("a",)`).detail, /not enough arguments for format string/);
+  assert.match(errorOf(`"%s" % ("a", "b")`).detail, /too many arguments for format string/);
+  assert.match(errorOf(`"%d" % "x"`).detail, /%d format requires a number, not string/);
+  assert.match(errorOf(`"%z" % 1`).detail, /unsupported format character 'z'/);
+  assert.match(errorOf(`"{} {}".format(1)`).detail, /no argument for field 1/);
+  assert.match(errorOf(`"{0} {}".format(1, 2)`).detail, /cannot switch from manual field specification/);
+  assert.match(errorOf(`"{a.b}".format(a=1)`).detail, /attribute and index access are not allowed/);
+});
+
 test("wall-clock limit, with an injected clock so the test does not depend on time", () => {
   let now = 0;
   const clock = () => (now += 50);

@@ -42,6 +42,7 @@ export class Budget {
     this.maxCallDepth = limits.maxCallDepth ?? DEFAULT_LIMITS.maxCallDepth;
     this.millis = limits.maxMillis ?? DEFAULT_LIMITS.maxMillis;
     this.deadline = clock() + this.millis;
+    this.nextClockCheck = Math.min(CLOCK_CHECK_EVERY, this.maxSteps + 1);
   }
 
   step(n = 1): void {
