@@ -9,8 +9,8 @@ import { after, before, describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
 import { TestCluster, waitUntil } from "./support.ts";
 
-const voters = (ms: { roles: string[] }[]) => ms.filter((m) => m.roles.includes("database"));
-const standbys = (ms: { roles: string[] }[]) => ms.filter((m) => m.roles.includes("database-standby"));
+const voters = <T extends { roles: string[] }>(ms: T[]) => ms.filter((m) => m.roles.includes("database"));
+const standbys = <T extends { roles: string[] }>(ms: T[]) => ms.filter((m) => m.roles.includes("database-standby"));
 
 describe("cluster membership (real processes, real lxc)", { skip: existsSync(LXC) ? false : `${LXC} missing` }, () => {
   const c = new TestCluster();
@@ -81,6 +81,34 @@ describe("cluster membership (real processes, real lxc)", { skip: existsSync(LXC
       const back = ms.find((m) => m.server_name === victim.server_name)!;
       return back.status === "Online" && back.roles.length > 0 && voters(ms).length === 3 && standbys(ms).length === 2;
     }).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(last)}`));
+  });
+
+  test("graceful stop (SIGTERM) of a voter hands its vote over first", async () => {
+    const ms = await c.members();
+    const victim = voters(ms).find((m) => !m.roles.includes("database-leader"))!;
+    const p = c.procs.get(victim.server_name)!;
+    c.kill(victim.server_name, "SIGTERM");
+    assert.equal(await p.exited, 0);
+    assert.match(p.output(), new RegExp(`handover: ${victim.server_name}: voter -> spare`));
+    // Right after it stopped, three voters serve (no waiting for the offline threshold).
+    const after = await c.members();
+    assert.equal(voters(after).filter((m) => m.server_name !== victim.server_name).length, 3, JSON.stringify(after.map((m) => [m.server_name, m.roles])));
+    await c.resume(victim.server_name);
+    await waitUntil(`${victim.server_name} a stand-by again`, 20_000, async () => standbys(await c.members()).some((m) => m.server_name === victim.server_name));
+  });
+
+  test("an expired join token is refused (cluster.join_token_expiry)", async () => {
+    assert.match((await c.lxc("config", "set", "cluster.join_token_expiry", "soon")).stderr, /Invalid expiry expression/);
+    assert.equal((await c.lxc("config", "set", "cluster.join_token_expiry", "1S")).code, 0);
+    try {
+      const token = await c.token("member9");
+      await new Promise((r) => setTimeout(r, 1_500));
+      // Refused as expired at redemption, or already cancelled by the coordinator's sweep.
+      await assert.rejects(c.join("member9", token), /Token has expired|No matching cluster join operation found/);
+      assert.doesNotMatch((await c.lxc("cluster", "list-tokens", "--format", "csv")).stdout, /member9/);
+    } finally {
+      assert.equal((await c.lxc("config", "unset", "cluster.join_token_expiry")).code, 0);
+    }
   });
 
   test("join tokens: list, revoke; revoked, reused, mistyped and foreign tokens are refused", async () => {

@@ -8,7 +8,7 @@ import { helpRequested } from "./commands.ts";
 const HELP = `Usage: shoal member --dir DIR (--bootstrap --name NAME --listen HOST:PORT [--cert F --key F]
                                  | --join TOKEN --listen HOST:PORT
                                  | [resume])
-                    [--tick-ms MS] [--coordinator-interval-ms MS]
+                    [--tick-ms MS] [--coordinator-interval-ms MS] [--no-handover]
 
 Runs one cluster member: its replicated database node and member service on --listen
 (gRPC, mutual TLS with the cluster certificate) and, while its database node leads,
@@ -19,7 +19,8 @@ the coordinator (heartbeats, database roles, token expiry).
                 the token's NAME. The cluster certificate is checked against the token's
                 fingerprint before the secret is sent.
 Without either, DIR must hold a member, which resumes. Prints "ready HOST:PORT" once it
-serves. SIGTERM/SIGINT hand the leadership over and stop cleanly.
+serves. SIGTERM/SIGINT first hand this member's database role over (a voter is
+replaced before it goes; at most 5 s; --no-handover skips it), then stop cleanly.
 `;
 
 export async function run(args: string[]): Promise<number | undefined> {
@@ -36,6 +37,7 @@ export async function run(args: string[]): Promise<number | undefined> {
       key: { type: "string" },
       "tick-ms": { type: "string" },
       "coordinator-interval-ms": { type: "string" },
+      "no-handover": { type: "boolean", default: false },
     },
   });
   if (!values.dir) throw new Error("--dir DIR is required");
@@ -50,6 +52,7 @@ export async function run(args: string[]): Promise<number | undefined> {
     keyPath: values.key,
     tickMs: values["tick-ms"] ? Number(values["tick-ms"]) : undefined,
     coordinatorIntervalMs: values["coordinator-interval-ms"] ? Number(values["coordinator-interval-ms"]) : undefined,
+    handover: !values["no-handover"],
   });
   process.stdout.write(`ready ${member.address}\n`);
   const stop = () => void member.close().finally(() => process.exit(0));

@@ -249,7 +249,9 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
   try {
     const nodeEnv = self.built ? { ...process.env, MALLOC_ARENA_MAX: "2" } : process.env;
     const nodeFlags = self.built ? ["--max-semi-space-size=2"] : [];
-    const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database];
+    // --no-handover: shoal up stops every member at once; handing roles among members
+    // that are all stopping would only churn.
+    const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database, "--no-handover"];
     const startMember = (m: ClusterFile["members"][number], extra: string[]) => start(m.name, "member", m.database, nodeFlags, [...memberArgs(m), ...extra], nodeEnv, /^ready /m);
     const startGateway = (db: string[]) =>
       start(

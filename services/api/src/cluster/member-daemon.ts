@@ -17,9 +17,13 @@ import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
 import { applySchema } from "../schema.ts";
 import { Coordinator } from "./coordinator.ts";
 import { redeemJoinToken } from "./join.ts";
+import { handOver } from "./handover.ts";
 import { decodeJoinToken } from "./join-tokens.ts";
 import { insertMemberStatements, MEMBER_STATE } from "./members.ts";
 import { addMemberService, hostArchitecture, MemberClients } from "./member-service.ts";
+
+/** How long a graceful stop spends handing the role over before it stops anyway. */
+const HANDOVER_MS = 5_000;
 
 /** DIR/member.json: who this member is, written before its database node first starts. */
 interface MemberFile {
@@ -44,6 +48,11 @@ export interface MemberOptions {
   keyPath?: string;
   tickMs?: number;
   coordinatorIntervalMs?: number;
+  /**
+   * On a graceful stop, hand this member's database role to others first (a
+   * voter is replaced before it goes). Off for `shoal up`, which stops every member.
+   */
+  handover?: boolean;
   log?: (line: string) => void;
 }
 
@@ -131,6 +140,11 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (closed) return;
     closed = true;
     coordinator.close();
+    if (opts.handover !== false) {
+      await handOver(db, me.nodeId, Date.now() + HANDOVER_MS, (l) => log(`handover: ${l}`)).catch((e: unknown) =>
+        log(`handover: ${e instanceof Error ? e.message : String(e)}; stopping anyway`),
+      );
+    }
     if (node.isLeader()) await node.transferLeadership().catch(() => undefined);
     members.close();
     db.close();

@@ -10,6 +10,7 @@ import { readStoredConfig } from "../config.ts";
 import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
 import { checkMemberName, createJoinToken } from "../cluster/join-tokens.ts";
 import { CUSTOM_ROLES, databaseRole, getMember, isOffline, listMembers, memberRoles, memberView, type MemberRow } from "../cluster/members.ts";
+import { handOver } from "../cluster/handover.ts";
 import { clusterSettings } from "../cluster/settings.ts";
 import { sendAsync, view } from "../operations/store.ts";
 import { ApiError, sendSync } from "../response.ts";
@@ -198,21 +199,20 @@ export function clusterRoutes(ctx: GatewayContext) {
       const force = ["1", "true"].includes(String((req.query as Record<string, unknown>)?.force ?? ""));
       const members = await listMembers(ctx.db, { pending: true });
       if (members.length === 1) throw ApiError.badRequest("The last member of a cluster cannot be removed");
-      let status = await ctx.db.status();
+      const status = await ctx.db.status();
       const role = databaseRole(status, m.nodeId);
       if (role === "voter") {
         const voters = status.nodes.filter((n) => n.role === Role.VOTER);
         if (voters.length === 1) throw ApiError.badRequest(`${m.name} is the last database voter: it cannot be removed`);
-        if (status.leader === m.nodeId) {
-          await ctx.db.transferLeadership();
-          status = await ctx.db.status();
-        }
       }
       const stored = await readStoredConfig(ctx.db);
       const offline = isOffline(m, Date.now(), clusterSettings(stored).offlineThresholdMs);
-      // Out of the Raft configuration first (one change at a time), then the rows.
+      // Out of the Raft configuration first, its role handed to a replacement before
+      // it steps down (one change at a time), then the rows.
       if (status.nodes.some((n) => n.id === m.nodeId)) {
-        if (role === "voter") await ctx.db.assignRole(m.nodeId, Role.SPARE);
+        if (role !== "spare" && !(await handOver(ctx.db, m.nodeId, Date.now() + 20_000))) {
+          throw new ApiError(503, `Could not hand ${m.name}'s database role over to another member; try again`);
+        }
         await ctx.db.removeNode(m.nodeId);
       }
       await ctx.db.exec([
