@@ -143,7 +143,7 @@ export class MemberClient {
   }
 
   /** Feeds a SendInstance stream to this agent's ReceiveInstance. */
-  async receiveInstance(chunks: AsyncIterable<pb.InstanceChunk>, opts: { pool?: string } = {}): Promise<pb.InstanceInfo> {
+  async receiveInstance(chunks: AsyncIterable<pb.InstanceChunk> | Iterable<pb.InstanceChunk>, opts: { pool?: string } = {}): Promise<pb.InstanceInfo> {
     let res!: (v: pb.InstanceInfo) => void;
     let rej!: (e: Error) => void;
     const done = new Promise<pb.InstanceInfo>((a, b) => ((res = a), (rej = b)));
@@ -192,7 +192,7 @@ export class MemberClient {
   }
 
   /** Streams an image file to the agent; `fingerprint` (when given) must be the file's sha256. */
-  async importImage(data: AsyncIterable<Uint8Array>, opts: { fingerprint?: string; filename?: string } = {}): Promise<pb.ImageInfo> {
+  async importImage(data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { fingerprint?: string; filename?: string } = {}): Promise<pb.ImageInfo> {
     let res!: (v: pb.ImageInfo) => void;
     let rej!: (e: Error) => void;
     const done = new Promise<pb.ImageInfo>((a, b) => ((res = a), (rej = b)));

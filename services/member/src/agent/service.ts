@@ -263,7 +263,7 @@ export class MemberAgentService {
       call.end();
     } catch (err) {
       finished = true;
-      call.destroy(toStatus(err));
+      call.emit("error", toStatus(err));
     }
   }
 
@@ -290,7 +290,7 @@ export class MemberAgentService {
       }
       call.end();
     } catch (err) {
-      call.destroy(toStatus(err));
+      call.emit("error", toStatus(err));
     }
   }
 
@@ -341,7 +341,7 @@ export class MemberAgentService {
       }
       call.end();
     } catch (err) {
-      call.destroy(toStatus(err));
+      call.emit("error", toStatus(err));
     }
   }
 

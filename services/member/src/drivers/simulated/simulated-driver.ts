@@ -72,6 +72,8 @@ export class SimulatedDriver implements InstanceDriver {
     const [cmd, ...args] = opts.command;
     let finish!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (finish = resolve));
+    // Commands run on the next turn, so the caller can attach its listeners first.
+    const later = (fn: () => void) => void setImmediate(fn);
     let finished = false;
     const done = (code: number, out = "", err = "") => {
       if (finished) return;
@@ -80,19 +82,20 @@ export class SimulatedDriver implements InstanceDriver {
       if (err) stderr.write(err);
       stdout.end();
       stderr.end();
-      finish(code);
+      // After the output has flowed to listeners attached in the meantime.
+      setImmediate(() => finish(code));
     };
     let onStdin: ((chunk: Uint8Array) => void) | undefined;
     let onClose: (() => void) | undefined;
     const shExit = cmd === "sh" && args[0] === "-c" ? /^\s*exit\s+(\d+)\s*$/.exec(args[1] ?? "") : null;
-    if (cmd === "echo") queueMicrotask(() => done(0, args.join(" ") + "\n"));
-    else if (cmd === "true") queueMicrotask(() => done(0));
-    else if (cmd === "false") queueMicrotask(() => done(1));
-    else if (shExit) queueMicrotask(() => done(Number(shExit[1]) & 255));
+    if (cmd === "echo") later(() => done(0, args.join(" ") + "\n"));
+    else if (cmd === "true") later(() => done(0));
+    else if (cmd === "false") later(() => done(1));
+    else if (shExit) later(() => done(Number(shExit[1]) & 255));
     else if (cmd === "cat") {
       onStdin = (chunk) => stdout.write(chunk);
       onClose = () => done(0);
-    } else queueMicrotask(() => done(127, "", `simulated: ${cmd ?? ""}: not found\n`));
+    } else later(() => done(127, "", `simulated: ${cmd ?? ""}: not found\n`));
     return {
       stdout,
       stderr,
