@@ -10,6 +10,8 @@ import { lxc, type RunResult } from "../api/support.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SHOAL = join(ROOT, "services/api/src/shoal.ts");
+/** The built entry point (`npm run build`), for benchmarks: no TypeScript loader at start-up. */
+const SHOAL_BUILT = join(ROOT, "dist/services/api/src/shoal.js");
 
 export interface Proc {
   name: string;
@@ -29,13 +31,17 @@ export async function waitUntil(what: string, ms: number, check: () => boolean |
 
 /** A local cluster grown member by member: member1 bootstraps it, a gateway serves it. */
 export class TestCluster {
+  /** built: run dist/ (after `npm run build`) instead of the TypeScript sources. */
+  constructor(private readonly opts: { built?: boolean } = {}) {}
+
   readonly dir = mkdtempSync(join(tmpdir(), "shoal-membership-"));
   readonly procs = new Map<string, Proc>();
   readonly addresses = new Map<string, string>();
   readonly env = { LXD_CONF: join(this.dir, "lxc"), LXD_DIR: join(this.dir, "gateway") };
 
   spawn(name: string, args: string[], ready: RegExp, timeoutMs = 60_000): Promise<Proc> {
-    const proc = spawn(process.execPath, ["--import", "tsx", SHOAL, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const entry = this.opts.built ? [SHOAL_BUILT] : ["--import", "tsx", SHOAL];
+    const proc = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const exited = new Promise<number | null>((res) => proc.once("exit", (code) => res(code)));
     const p: Proc = { name, proc, output: () => out, exited };
