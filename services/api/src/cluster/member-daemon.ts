@@ -93,6 +93,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (opts.join) throw new Error(`${opts.dir} already holds member ${file.name}: it resumes (drop --join)`);
     if (opts.listen && opts.listen !== file.address) throw new Error(`${opts.dir} holds member ${file.name} at ${file.address}, not ${opts.listen}`);
   } else if (opts.join) {
+    const t0 = performance.now();
     const token = decodeJoinToken(opts.join);
     if (opts.name && opts.name !== token.server_name) throw new Error(`the join token is for member "${token.server_name}", not "${opts.name}"`);
     if (!opts.listen) throw new Error("--listen HOST:PORT is required to join");
@@ -100,7 +101,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     await saveCertificate({ cert: reply.certificate, key: reply.key }, certPath, keyPath);
     file = { version: 1, nodeId: token.server_name, name: token.server_name, address: opts.listen, databaseNodes: reply.database_nodes };
     writeMemberFile(opts.dir, file);
-    log(`joined the cluster as ${file.name}`);
+    log(`joined the cluster as ${file.name} (token redeemed in ${Math.round(performance.now() - t0)} ms)`);
   } else if (opts.bootstrap) {
     if (!opts.name) throw new Error("--name is required to bootstrap a cluster");
     if (!opts.listen) throw new Error("--listen HOST:PORT is required to bootstrap a cluster");
@@ -116,6 +117,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     throw new Error(`${opts.dir} holds no member yet: start with --bootstrap (a new cluster) or --join TOKEN`);
   }
 
+  const started = performance.now();
   const pair = await loadCertificate(certPath, keyPath);
   const tls: TlsConfig = { cert: pair.cert, key: pair.key, ca: pair.cert };
   const me = file;
@@ -177,5 +179,6 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     throw e;
   }
   coordinator.start();
+  log(`member ${me.name} serving (database node up and registered in ${Math.round(performance.now() - started)} ms)`);
   return { nodeId: me.nodeId, name: me.name, address: me.address, node, coordinator, removed, close };
 }

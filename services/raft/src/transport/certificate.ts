@@ -1,14 +1,21 @@
 // LXD-style certificates: every cluster member shares one self-signed
 // certificate (cluster.crt / cluster.key) and identifies peers by it.
-// reflect-metadata must load before @peculiar/x509 (its ASN.1 schema uses decorators).
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { isIP } from "node:net";
 
-x509.cryptoProvider.set(webcrypto as Crypto);
+/**
+ * @peculiar/x509 is loaded only to generate a certificate: it costs ~100 ms of
+ * start-up, which every process that merely loads or checks certificates skips.
+ * reflect-metadata must load before it (its ASN.1 schema uses decorators).
+ */
+async function loadX509(): Promise<typeof import("@peculiar/x509")> {
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
+  x509.cryptoProvider.set(webcrypto as Crypto);
+  return x509;
+}
 
 export interface CertificatePair {
   /** PEM "CERTIFICATE". */
@@ -30,6 +37,7 @@ const DEFAULT_HOSTS = ["localhost", "127.0.0.1", "::1"];
 
 /** Generates an ECDSA P-384 / SHA-384 certificate usable as both TLS server and client. */
 export async function generateCertificate(opts: CertificateOptions): Promise<CertificatePair> {
+  const x509 = await loadX509();
   const alg = { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
   const now = Date.now();
