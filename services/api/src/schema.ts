@@ -145,6 +145,67 @@ export const MIGRATIONS: Migration[] = [
       "INSERT INTO coordinator (id, node_id, term) VALUES (1, '', 0)",
     ],
   },
+  {
+    version: 5,
+    statements: [
+      // Which instance driver a member's agent runs ("lxc" or "simulated"; "" until
+      // it said). The agent answers on the member's `address` (same gRPC server).
+      "ALTER TABLE members ADD COLUMN driver TEXT NOT NULL DEFAULT ''",
+      // Images, per project (the project itself, or `default` for a project without
+      // features.images). `properties` JSON; times ISO-8601 chosen by the writer.
+      `CREATE TABLE images (
+        project TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        filename TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL,
+        architecture TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT 'container',
+        properties TEXT NOT NULL DEFAULT '{}',
+        public INTEGER NOT NULL DEFAULT 0,
+        auto_update INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (project, fingerprint)
+      )`,
+      `CREATE TABLE image_aliases (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (project, name)
+      )`,
+      // Which members hold an image file (by node id): where a member lacking it pulls from.
+      `CREATE TABLE image_members (
+        fingerprint TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, node_id)
+      )`,
+      // Instances: where each lives (`node_id`) and what the cluster knows of it. The
+      // agent on that member runs it under `agent_name`. config/devices JSON objects,
+      // profiles a JSON array; `power` the last state the cluster asked for or saw
+      // (RUNNING / STOPPED; the member's agent is asked for the live state).
+      `CREATE TABLE instances (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT 'container',
+        architecture TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        ephemeral INTEGER NOT NULL DEFAULT 0,
+        config TEXT NOT NULL DEFAULT '{}',
+        devices TEXT NOT NULL DEFAULT '{}',
+        profiles TEXT NOT NULL DEFAULT '[]',
+        image_fingerprint TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL DEFAULT '',
+        power TEXT NOT NULL DEFAULT 'STOPPED',
+        PRIMARY KEY (project, name)
+      )`,
+      "CREATE INDEX instances_by_node ON instances (node_id)",
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

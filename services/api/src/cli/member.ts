@@ -9,6 +9,7 @@ const HELP = `Usage: shoal member --dir DIR (--bootstrap --name NAME --listen HO
                                  | --join TOKEN --listen HOST:PORT
                                  | [resume])
                     [--tick-ms MS] [--coordinator-interval-ms MS] [--no-handover]
+                    [--driver lxc|simulated]
 
 Runs one cluster member: its replicated database node and member service on --listen
 (gRPC, mutual TLS with the cluster certificate) and, while its database node leads,
@@ -21,6 +22,8 @@ the coordinator (heartbeats, database roles, token expiry).
 Without either, DIR must hold a member, which resumes. Prints "ready HOST:PORT" once it
 serves. SIGTERM/SIGINT first hand this member's database role over (a voter is
 replaced before it goes; at most 5 s; --no-handover skips it), then stop cleanly.
+  --driver      the member agent's instance driver (DIR/agent): lxc (default; refuses to
+                start where LXC cannot run) or simulated (no processes, said as such).
 `;
 
 export async function run(args: string[]): Promise<number | undefined> {
@@ -38,10 +41,12 @@ export async function run(args: string[]): Promise<number | undefined> {
       "tick-ms": { type: "string" },
       "coordinator-interval-ms": { type: "string" },
       "no-handover": { type: "boolean", default: false },
+      driver: { type: "string", default: "lxc" },
     },
   });
   if (!values.dir) throw new Error("--dir DIR is required");
   if (values.bootstrap && values.join) throw new Error("--bootstrap and --join exclude each other");
+  if (values.driver !== "lxc" && values.driver !== "simulated") throw new Error(`--driver must be lxc or simulated, not ${values.driver}`);
   const member = await startMember({
     dir: resolve(values.dir),
     name: values.name,
@@ -53,6 +58,7 @@ export async function run(args: string[]): Promise<number | undefined> {
     tickMs: values["tick-ms"] ? Number(values["tick-ms"]) : undefined,
     coordinatorIntervalMs: values["coordinator-interval-ms"] ? Number(values["coordinator-interval-ms"]) : undefined,
     handover: !values["no-handover"],
+    driver: values.driver,
   });
   process.stdout.write(`ready ${member.address}\n`);
   const stop = () => void member.close().finally(() => process.exit(0));

@@ -1,12 +1,13 @@
 // One cluster member's process (`shoal member`): its database node, its
-// ClusterMember service (heartbeats, state, leave) on the same gRPC server, and the
-// coordinator that acts while this node leads. A member starts one of three ways:
+// ClusterMember service (heartbeats, state, leave) and its MemberAgent (instances,
+// images, pools: services/member, state under DIR/agent) on the same gRPC server,
+// and the coordinator that acts while this node leads. A member starts one of three ways:
 //   - bootstrap: the first member creates the cluster (a one-voter database, the
 //     schema, its own member row in the `default` group);
 //   - join: it redeems a join token at a gateway, receives the cluster certificate
 //     and the database nodes, and enters as a stand-by;
 //   - resume: DIR/member.json exists, so it starts again as what it was.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { ClusterDatabaseClient } from "../../../raft/src/node/database-client.ts";
@@ -14,6 +15,10 @@ import { DatabaseNode } from "../../../raft/src/node/database-node.ts";
 import { addDatabaseService } from "../../../raft/src/node/database-service.ts";
 import { loadOrCreateCertificate, saveCertificate, loadCertificate } from "../../../raft/src/transport/certificate.ts";
 import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
+import { MemberAgentService as MemberAgentDefinition } from "../../../../proto/gen/member.ts";
+import { Member as AgentMember } from "../../../member/src/agent/member.ts";
+import { MemberAgentService } from "../../../member/src/agent/service.ts";
+import { selectDriver } from "../../../member/src/drivers/select.ts";
 import { applySchema } from "../schema.ts";
 import { Coordinator } from "./coordinator.ts";
 import { redeemJoinToken } from "./join.ts";
@@ -53,6 +58,11 @@ export interface MemberOptions {
    * voter is replaced before it goes). Off for `shoal up`, which stops every member.
    */
   handover?: boolean;
+  /**
+   * The member agent's instance driver: "lxc" (default; refuses to start where LXC
+   * cannot run) or "simulated" (no processes; reported as such in GET /1.0).
+   */
+  driver?: "lxc" | "simulated";
   log?: (line: string) => void;
 }
 
@@ -62,6 +72,8 @@ export interface Member {
   address: string;
   node: DatabaseNode;
   coordinator: Coordinator;
+  /** The member agent (instances, images, pools) served on the same gRPC server. */
+  agent: AgentMember;
   /** Resolves when the cluster removed this member (it stopped by itself). */
   removed: Promise<void>;
   close(): Promise<void>;
@@ -88,6 +100,12 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const keyPath = join(opts.dir, "cluster.key");
   let file = readMemberFile(opts.dir);
   let bootstrap = false;
+  // The agent's driver first: a member that cannot run its driver does not join.
+  const agentDir = join(opts.dir, "agent");
+  const driver = await selectDriver(opts.driver ?? "lxc", agentDir);
+  // Unprivileged containers (host uid 1000000) traverse DIR to reach DIR/agent/pools/...;
+  // 0711 lets them pass without listing it (cluster.key itself stays 0600).
+  if (driver.name === "lxc") chmodSync(opts.dir, 0o711);
 
   if (file) {
     if (opts.join) throw new Error(`${opts.dir} already holds member ${file.name}: it resumes (drop --join)`);
@@ -131,6 +149,11 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     tickMs: opts.tickMs,
   });
   const dbService = addDatabaseService(node.transport.server, node, tls);
+  // The member agent answers on the member's address too (one port, one mTLS identity).
+  // Its name is the node id: fixed at join, so a rename does not disown instances.
+  const agent = new AgentMember({ name: me.nodeId, dir: agentDir, driver });
+  await agent.init();
+  node.transport.server.addService(MemberAgentDefinition, new MemberAgentService(agent, { tls }).handlers());
   const db = new ClusterDatabaseClient([me.address, ...me.databaseNodes.map((n) => n.address).filter((a) => a !== me.address)], tls);
   const members = new MemberClients(tls);
   let onRemoved: () => void = () => undefined;
@@ -174,11 +197,14 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
       // A joiner is pending until it runs; from now on heartbeats keep it online.
       await db.exec([{ sql: "UPDATE members SET state = ?, heartbeat = ? WHERE node_id = ? AND state = ?", params: [MEMBER_STATE.created, new Date().toISOString(), me.nodeId, MEMBER_STATE.pending] }]);
     }
+    // The schema this code knows (a no-op when current), then which driver runs here.
+    await applySchema(db);
+    await db.exec([{ sql: "UPDATE members SET driver = ? WHERE node_id = ?", params: [driver.name, me.nodeId] }]);
   } catch (e) {
     await close();
     throw e;
   }
   coordinator.start();
-  log(`member ${me.name} serving (database node up and registered in ${Math.round(performance.now() - started)} ms)`);
-  return { nodeId: me.nodeId, name: me.name, address: me.address, node, coordinator, removed, close };
+  log(`member ${me.name} serving (database node up and registered in ${Math.round(performance.now() - started)} ms; agent driver ${driver.name})`);
+  return { nodeId: me.nodeId, name: me.name, address: me.address, node, coordinator, agent, removed, close };
 }
