@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { ExecPrecondition, ExecStatement } from "../../raft/src/node/database-client.ts";
 import { CLUSTER_KEYS } from "./cluster/settings.ts";
+import { scriptletSchema } from "./placement/scriptlet-key.ts";
 import { hashPassword } from "./password.ts";
 import { ApiError } from "./response.ts";
 import type { Database } from "./schema.ts";
@@ -17,12 +18,15 @@ interface KeySpec {
   secret?: boolean;
   /** Not stored: reported by this gateway from its own settings, and only accepted unchanged. */
   derived?: boolean;
+  /** A long value (a script): error messages name the key, not the whole value. */
+  long?: boolean;
 }
 
 const KEYS: Record<string, KeySpec> = {
   "core.trust_password": { schema: z.string().max(1024, "Value is too long"), secret: true },
   "core.https_address": { schema: z.string(), derived: true },
   ...CLUSTER_KEYS,
+  "instances.placement.scriptlet": { schema: scriptletSchema, long: true },
 };
 
 /** Reads the stored config rows (linearizable). */
@@ -89,7 +93,10 @@ export async function planConfigWrite(
     }
     if (typeof value !== "string") throw ApiError.badRequest(`cannot set '${key}' to '${show(value)}': value must be a string`);
     const ok = spec.schema.safeParse(value);
-    if (!ok.success) throw ApiError.badRequest(`cannot set '${key}' to '${value}': ${ok.error.issues[0]?.message ?? "invalid value"}`);
+    if (!ok.success) {
+      const reason = ok.error.issues[0]?.message ?? "invalid value";
+      throw ApiError.badRequest(spec.long ? `cannot set '${key}': ${reason}` : `cannot set '${key}' to '${value}': ${reason}`);
+    }
     if (spec.derived) {
       if (value !== derived[key]) throw ApiError.badRequest(`cannot set '${key}' to '${value}': it is set by the gateway's command line`);
       continue;

@@ -18,6 +18,7 @@ import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
+import { scriptletRoutes } from "./routes/scriptlet.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { profileRoutes } from "./routes/profiles.ts";
@@ -194,6 +195,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(clusterRoutes(ctx));
   app.register(clusterJoinRoutes(ctx));
   app.register(clusterGroupRoutes(ctx));
+  app.register(scriptletRoutes(ctx));
   return app;
 }
 

@@ -24,6 +24,7 @@ export const COMMANDS: Command[] = [
   { name: "member", args: "--dir DIR (--bootstrap --name NAME | --join TOKEN) --listen HOST:PORT", summary: "run one cluster member: database node, member service, coordinator", load: () => import("./member.ts") },
   { name: "db", args: "--id NAME --dir DIR --listen HOST:PORT --cert F --key F [--bootstrap ...]", summary: "run one database node (services/raft)", load: () => import("./db.ts") },
   { name: "gateway", args: "--dir DIR --listen HOST:PORT --db ADDR,... [--cert F --key F] [--name NAME]", summary: "run one gateway: the LXD REST API over HTTPS and DIR/unix.socket", load: () => import("./gateway.ts") },
+  { name: "scriptlet test", args: "[FILE] [--dir DIR] [--name NAME] [--config K=V]... [--reason R] [--target M]", summary: "run a placement scriptlet against the live cluster; print the decision and its logs", load: () => import("./scriptlet-test.ts") },
   { name: "trust add", args: "NAME [--dir DIR]", summary: "print a single-use trust token for a client (lxc remote add shoal TOKEN)", load: () => import("./trust-add.ts") },
 ];
 

@@ -2,10 +2,10 @@
 // the local gateway's unix socket (DIR/unix.socket, full trust), exactly as
 // `LXD_DIR=DIR lxc config trust add --name NAME` does. The token is single use:
 // `lxc remote add REMOTE TOKEN` on the client trusts its certificate.
-import { request } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { helpRequested } from "./commands.ts";
+import { postLocal } from "./local-gateway.ts";
 import { encodeToken, type TokenOperation } from "../operations/tokens.ts";
 
 const HELP = `Usage: shoal trust add NAME [--dir DIR]
@@ -24,25 +24,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const name = positionals[0];
   const socketPath = join(values.dir, "unix.socket");
-  const body = JSON.stringify({ name, type: "client", token: true });
-  const reply = await new Promise<{ status: number; json: any }>((resolve, reject) => {
-    const req = request({ socketPath, method: "POST", path: "/1.0/certificates", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("the gateway did not answer in time")));
-    req.on("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "ENOENT" || e.code === "ECONNREFUSED" ? new Error(`no gateway at ${socketPath} (is \`shoal up --dir ${values.dir}\` running?)`) : e),
-    );
-    req.end(body);
-  });
+  const reply = await postLocal(socketPath, "/1.0/certificates", { name, type: "client", token: true }, 15_000);
   if (reply.status !== 202 || reply.json?.type !== "async") {
     process.stderr.write(`shoal trust add: ${reply.json?.error ?? `unexpected answer (HTTP ${reply.status})`}\n`);
     return 1;

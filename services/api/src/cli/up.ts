@@ -22,10 +22,10 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { request as httpRequest } from "node:http";
 import { loadOrCreateCertificate } from "../../../raft/src/transport/certificate.ts";
 import { encodeJoinToken } from "../cluster/join-tokens.ts";
 import { helpRequested } from "./commands.ts";
+import { postLocal } from "./local-gateway.ts";
 
 const HELP = `Usage: shoal up [--dir DIR] [--members N]
 
@@ -321,25 +321,9 @@ function plural(n: number, word: string): string {
 }
 
 /** A join token for member `name`, asked of the gateway over its unix socket (full trust). */
-function requestJoinToken(socketPath: string, name: string): Promise<string> {
-  const body = JSON.stringify({ server_name: name });
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ socketPath, method: "POST", path: "/1.0/cluster/members", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          const r = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { error?: string; metadata?: { metadata?: Record<string, unknown> } };
-          const md = r.metadata?.metadata;
-          if (res.statusCode !== 202 || !md) return reject(new Error(`no join token for ${name}: ${r.error ?? `HTTP ${res.statusCode}`}`));
-          resolve(encodeJoinToken({ server_name: String(md.serverName), fingerprint: String(md.fingerprint), addresses: md.addresses as string[], secret: String(md.secret), expires_at: String(md.expiresAt) }));
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out asking for a join token")));
-    req.on("error", reject);
-    req.end(body);
-  });
+async function requestJoinToken(socketPath: string, name: string): Promise<string> {
+  const r = await postLocal(socketPath, "/1.0/cluster/members", { server_name: name });
+  const md = (r.json?.metadata as { metadata?: Record<string, unknown> } | undefined)?.metadata;
+  if (r.status !== 202 || !md) throw new Error(`no join token for ${name}: ${r.json?.error ?? `HTTP ${r.status}`}`);
+  return encodeJoinToken({ server_name: String(md.serverName), fingerprint: String(md.fingerprint), addresses: md.addresses as string[], secret: String(md.secret), expires_at: String(md.expiresAt) });
 }
