@@ -4,9 +4,11 @@
 // back and is given a role again; tokens, rename, groups, roles, config and removal,
 // with their error cases.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LXC } from "../api/support.ts";
+import { LXC, lxc } from "../api/support.ts";
+import { fingerprint, generateCertificate } from "../../services/raft/src/transport/certificate.ts";
 import { TestCluster, waitUntil } from "./support.ts";
 
 const voters = <T extends { roles: string[] }>(ms: T[]) => ms.filter((m) => m.roles.includes("database"));
@@ -185,5 +187,49 @@ describe("cluster membership (real processes, real lxc)", { skip: existsSync(LXC
 
     assert.equal((await c.lxc("config", "set", "cluster.max_standby", "1")).code, 0);
     await waitUntil("one stand-by", 15_000, async () => standbys(await c.members()).length === 1);
+  });
+
+  test("update-certificate: every member and gateway switches without a restart; clients and joins keep working", async () => {
+    const fresh = await generateCertificate({ commonName: "shoal-rotated", hosts: ["127.0.0.1", "::1", "localhost"] });
+    writeFileSync(join(c.dir, "new.crt"), fresh.cert);
+    writeFileSync(join(c.dir, "new.key"), fresh.key);
+    // An HTTPS client, trusted by token before the rotation.
+    const remote = { LXD_CONF: join(c.dir, "remote-client") };
+    const token = (await c.lxc("config", "trust", "add", "--name", "rotation-client")).stdout.trim().split("\n").pop()!;
+    assert.equal((await lxc(["remote", "add", "shoal", token], remote)).code, 0);
+
+    const bad = await lxc(["cluster", "update-certificate", "shoal:", join(c.dir, "new.crt"), join(c.dir, "new.crt")], remote);
+    assert.match(bad.stderr, /key does not match|not a PEM|key/i);
+    const r = await lxc(["cluster", "update-certificate", "shoal:", join(c.dir, "new.crt"), join(c.dir, "new.key")], remote);
+    assert.equal(r.code, 0, r.stderr);
+
+    const want = fingerprint(fresh.cert);
+    await waitUntil("the gateway to present the new certificate", 15_000, async () => {
+      const info = await c.lxc("query", "/1.0");
+      return info.code === 0 && JSON.parse(info.stdout).environment.certificate_fingerprint === want;
+    });
+    // The client that asked keeps working (it stored the new certificate), and so do
+    // the members: heartbeats and database traffic run over the rotated mTLS.
+    const info = await lxc(["info", "shoal:"], remote);
+    assert.equal(info.code, 0, info.stderr);
+    await new Promise((res) => setTimeout(res, 3_000));
+    const ms = await c.members();
+    assert.ok(ms.every((m) => m.status === "Online"), JSON.stringify(ms.map((m) => [m.server_name, m.status])));
+    assert.equal((await c.lxc("config", "set", "cluster.max_standby", "1")).code, 0);
+    for (const name of ["member1", "member2"]) assert.equal(readFileSync(join(c.memberDir(name), "cluster.crt"), "utf8"), fresh.cert);
+
+    // A member restarted afterwards comes back with the new certificate; a new member
+    // joins with a token carrying the new fingerprint.
+    const p = c.procs.get("member3")!;
+    c.kill("member3", "SIGTERM");
+    await p.exited;
+    await c.resume("member3");
+    const joinToken = await c.token("member10");
+    assert.equal(JSON.parse(Buffer.from(joinToken, "base64").toString()).fingerprint, want);
+    await c.join("member10", joinToken);
+    await waitUntil("member3 and member10 online", 20_000, async () => {
+      const now = await c.members();
+      return ["member3", "member10"].every((n) => now.find((m) => m.server_name === n)?.status === "Online");
+    });
   });
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterDatabaseClient } from "../../raft/src/node/database-client.ts";
 import { loadOrCreateCertificate } from "../../raft/src/transport/certificate.ts";
+import { LiveTls } from "../../raft/src/transport/live-tls.ts";
 import { applySchema } from "./schema.ts";
 import { checkSans, splitHostPort, startGateway } from "./server.ts";
 
@@ -33,11 +34,13 @@ async function main(): Promise<void> {
   });
 
   checkSans(pair.cert, listenHost); // before anything else: lxc would refuse the certificate
-  const db = new ClusterDatabaseClient(values.db.split(",").map((s) => s.trim()).filter(Boolean), { cert: pair.cert, key: pair.key, ca: pair.cert });
+  // Live: `lxc cluster update-certificate` rotates it in this running process.
+  const tls = new LiveTls({ cert: pair.cert, key: pair.key, ca: pair.cert });
+  const db = new ClusterDatabaseClient(values.db.split(",").map((s) => s.trim()).filter(Boolean), tls);
   const schema = await applySchema(db).catch((e: unknown) => {
     throw new Error(`cannot reach the database at ${values.db}: ${e instanceof Error ? e.message : String(e)}`);
   });
-  const gateway = await startGateway({ db, dir: values.dir, listen: values.listen, cert: pair.cert, key: pair.key, serverName: values.name });
+  const gateway = await startGateway({ db, dir: values.dir, listen: values.listen, cert: pair.cert, key: pair.key, serverName: values.name, tls, certPath, keyPath });
   process.stdout.write(
     `shoal gateway: https://${gateway.httpsAddress} (schema v${schema.toVersion}), unix socket ${gateway.unixSocket}\n` +
       `  add it as a remote: lxc remote add shoal https://${gateway.httpsAddress} --password <core.trust_password> --accept-certificate\n`,

@@ -206,6 +206,22 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX instances_by_node ON instances (node_id)",
     ],
   },
+  {
+    version: 6,
+    statements: [
+      // The cluster certificate after `lxc cluster update-certificate` (no row: never
+      // rotated; every process uses its files). Every member and gateway trusts
+      // `certificate` and `previous` as soon as it sees the row, and presents
+      // `certificate` from `switch_at` (ISO time) on, so peers never distrust each other.
+      `CREATE TABLE cluster_certificate (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        certificate TEXT NOT NULL,
+        key TEXT NOT NULL,
+        previous TEXT NOT NULL,
+        switch_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

@@ -13,11 +13,15 @@ import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
+import { LiveTls } from "../../raft/src/transport/live-tls.ts";
+import { watchClusterCertificate } from "./cluster/certificate-rotation.ts";
 import { MemberClients } from "./cluster/member-service.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
+import { imageRoutes } from "./routes/images.ts";
+import { instanceRoutes } from "./routes/instances.ts";
 import { scriptletRoutes } from "./routes/scriptlet.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { operationRoutes } from "./routes/operations.ts";
@@ -41,6 +45,11 @@ export interface GatewayOptions {
   serverName: string;
   /** Request body limit in bytes (413 above it). */
   bodyLimit?: number;
+  /** The TLS the database client uses, to rotate together (default: a new one from cert/key). */
+  tls?: LiveTls;
+  /** The certificate files, rewritten when the cluster certificate is rotated. */
+  certPath?: string;
+  keyPath?: string;
 }
 
 /** What route handlers know about the gateway. */
@@ -82,7 +91,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const [host, portText] = splitHostPort(opts.listen);
   checkSans(opts.cert, host);
   let bound = opts.listen;
-  const members = new MemberClients({ cert: opts.cert, key: opts.key, ca: opts.cert });
+  const tls = opts.tls ?? new LiveTls({ cert: opts.cert, key: opts.key, ca: opts.cert });
+  const members = new MemberClients(tls);
   const ctx: GatewayContext = {
     db: opts.db,
     cert: opts.cert,
@@ -93,6 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     httpsAddress: () => bound,
   };
   const bodyLimit = opts.bodyLimit ?? 1 << 20;
+  let stopWatch: () => void = () => undefined;
   const events = new EventHub(opts.db);
 
   const https = buildApp(ctx, {
@@ -108,6 +119,22 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const addr = https.server.address();
     if (addr && typeof addr === "object") bound = `${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
 
+    // `lxc cluster update-certificate`: new HTTPS connections get the rotated
+    // certificate at the switch time, as do the gRPC channels through `tls`.
+    const stopCertificateWatch = watchClusterCertificate({
+      db: opts.db,
+      tls,
+      certPath: opts.certPath,
+      keyPath: opts.keyPath,
+      onSwitch: (cert, key) => {
+        (https.server as unknown as import("node:tls").Server).setSecureContext({ cert, key, minVersion: "TLSv1.3" });
+        ctx.cert = cert;
+        ctx.key = key;
+        ctx.certFingerprint = fingerprint(cert);
+      },
+    });
+    stopWatch = stopCertificateWatch;
+
     mkdirSync(opts.dir, { recursive: true });
     const unixSocket = join(opts.dir, "unix.socket");
     rmSync(unixSocket, { force: true }); // a stale socket of a previous run
@@ -118,12 +145,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       unixSocket,
       eventListeners: () => events.size,
       close: async () => {
+        stopWatch();
         events.close();
         await Promise.all([https.close(), unix.close()]);
         members.close();
       },
     };
   } catch (e) {
+    stopWatch();
     events.close();
     await Promise.allSettled([https.close(), unix.close()]);
     members.close();
@@ -195,6 +224,8 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(clusterRoutes(ctx));
   app.register(clusterJoinRoutes(ctx));
   app.register(clusterGroupRoutes(ctx));
+  app.register(imageRoutes(ctx));
+  app.register(instanceRoutes(ctx));
   app.register(scriptletRoutes(ctx));
   return app;
 }

@@ -14,12 +14,13 @@ import { ClusterDatabaseClient } from "../../../raft/src/node/database-client.ts
 import { DatabaseNode } from "../../../raft/src/node/database-node.ts";
 import { addDatabaseService } from "../../../raft/src/node/database-service.ts";
 import { loadOrCreateCertificate, saveCertificate, loadCertificate } from "../../../raft/src/transport/certificate.ts";
-import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
+import { LiveTls } from "../../../raft/src/transport/live-tls.ts";
 import { MemberAgentService as MemberAgentDefinition } from "../../../../proto/gen/member.ts";
 import { Member as AgentMember } from "../../../member/src/agent/member.ts";
 import { MemberAgentService } from "../../../member/src/agent/service.ts";
 import { selectDriver } from "../../../member/src/drivers/select.ts";
 import { applySchema } from "../schema.ts";
+import { watchClusterCertificate } from "./certificate-rotation.ts";
 import { Coordinator } from "./coordinator.ts";
 import { redeemJoinToken } from "./join.ts";
 import { handOver } from "./handover.ts";
@@ -137,7 +138,8 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
 
   const started = performance.now();
   const pair = await loadCertificate(certPath, keyPath);
-  const tls: TlsConfig = { cert: pair.cert, key: pair.key, ca: pair.cert };
+  // Live: `lxc cluster update-certificate` swaps it in this running process.
+  const tls = new LiveTls({ cert: pair.cert, key: pair.key, ca: pair.cert });
   const me = file;
   const node = await DatabaseNode.open({
     id: me.nodeId,
@@ -160,10 +162,13 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const removed = new Promise<void>((res) => (onRemoved = res));
   const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, intervalMs: opts.coordinatorIntervalMs, log: (l) => log(`coordinator: ${l}`) });
 
+  const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
+
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
+    stopCertificateWatch();
     coordinator.close();
     if (opts.handover !== false) {
       await handOver(db, me.nodeId, Date.now() + HANDOVER_MS, (l) => log(`handover: ${l}`)).catch((e: unknown) =>

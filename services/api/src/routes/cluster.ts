@@ -10,6 +10,7 @@ import { readStoredConfig } from "../config.ts";
 import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
 import { checkMemberName, createJoinToken } from "../cluster/join-tokens.ts";
 import { CUSTOM_ROLES, databaseRole, getMember, isOffline, listMembers, memberRoles, memberView, type MemberRow } from "../cluster/members.ts";
+import { checkClusterCertificate, rotationStatements } from "../cluster/certificate-rotation.ts";
 import { handOver } from "../cluster/handover.ts";
 import { clusterSettings } from "../cluster/settings.ts";
 import { sendAsync, view } from "../operations/store.ts";
@@ -21,6 +22,7 @@ import { badBody, checkIfMatch, etagOf, ifMatch, preconditionAs412, recursive, s
 export const MEMBER_CONFIG = [{ entity: "storage-pool", name: "default", key: "source", value: "", description: '"source" property for storage pool "default"' }];
 
 const tokenSchema = z.object({ server_name: z.string() });
+const certificateSchema = z.object({ cluster_certificate: z.string().min(1), cluster_certificate_key: z.string().min(1) });
 const renameSchema = z.object({ server_name: z.string() });
 const putSchema = z.object({
   roles: z.array(z.string()).nullish(),
@@ -122,6 +124,21 @@ export function clusterRoutes(ctx: GatewayContext) {
       if (!body.success) throw badBody(body.error);
       if (body.data.enabled === false) throw ApiError.badRequest("Disabling clustering is not supported: remove members with `lxc cluster remove`");
       throw ApiError.badRequest("This server is already clustered");
+    });
+
+    // `lxc cluster update-certificate CERT KEY`: every member and gateway trusts the new
+    // certificate at once and presents it a few seconds later (cluster/certificate-rotation.ts).
+    app.put("/1.0/cluster/certificate", async (req, reply) => {
+      const parsed = certificateSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const { cluster_certificate: cert, cluster_certificate_key: key } = parsed.data;
+      const host = ctx.httpsAddress().replace(/:\d+$/, "");
+      checkClusterCertificate(cert, key, /^\d+\.\d+\.\d+\.\d+$/.test(host) && host !== "0.0.0.0" ? [host] : []);
+      await ctx.db.exec([
+        ...rotationStatements(cert, key, ctx.cert),
+        ...publishStatements(lifecycleEvent({ action: "cluster-certificate-updated", source: "/1.0/cluster/certificate", location: ctx.serverName, requestor: requestor(req) })),
+      ]);
+      return sendSync(reply, {});
     });
 
     app.get("/1.0/cluster/members", async (req, reply) => {

@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError } from "../../../raft/src/node/database-client.ts";
 import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
 import { configView, planConfigWrite, readStoredConfig, unchangedSince, type ConfigView } from "../config.ts";
+import { clusterDrivers } from "../instances/agents.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
 
@@ -21,7 +22,7 @@ import type { GatewayContext } from "../server.ts";
  * `storage` / `network`: the read-only storage pool and network listings the client
  * refuses to call without them.
  */
-export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert"];
 
 export const SERVER_VERSION = "0.1.0";
 
@@ -47,7 +48,7 @@ export function serverRoutes(ctx: GatewayContext) {
     architectures: [arch],
     certificate: ctx.cert,
     certificate_fingerprint: ctx.certFingerprint,
-    // No instance driver is wired to the gateway yet: reported as such, not faked.
+    // Replaced per request by what the members' agents run (clusterDrivers).
     driver: "",
     driver_version: "",
     firewall: "",
@@ -106,7 +107,7 @@ export function serverRoutes(ctx: GatewayContext) {
       const view = await currentView();
       return sendSync(
         reply,
-        { config: view.config, ...base, auth: "trusted", public: false, auth_methods: ["tls"], environment: environment() },
+        { config: view.config, ...base, auth: "trusted", public: false, auth_methods: ["tls"], environment: { ...environment(), driver: await clusterDrivers(ctx.db) } },
         { etag: view.etag },
       );
     });

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import { fingerprint, splitPemCertificates } from "./certificate.ts";
+import { LiveTls } from "./live-tls.ts";
 
 export interface TlsConfig {
   /** This node's certificate (PEM); usually the shared cluster certificate. */
@@ -23,6 +24,7 @@ export const TLS_SERVER_NAME = "shoal";
 
 /** Server side: requires and verifies a client certificate against `ca`. */
 export function serverCredentials(tls: TlsConfig): grpc.ServerCredentials {
+  if (tls instanceof LiveTls) return grpc.experimental.createCertificateProviderServerCredentials(tls, tls, true);
   return grpc.ServerCredentials.createSsl(
     Buffer.from(tls.ca),
     [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
@@ -32,6 +34,11 @@ export function serverCredentials(tls: TlsConfig): grpc.ServerCredentials {
 
 /** Client side: presents our certificate; accepts servers whose certificate is pinned in `ca`. */
 export function clientCredentials(tls: TlsConfig): grpc.ChannelCredentials {
+  if (tls instanceof LiveTls) {
+    return grpc.experimental.createCertificateProviderChannelCredentials(tls, tls, {
+      checkServerIdentity: (_host, cert) => (cert.raw && tls.trusts(cert.raw) ? undefined : new Error(`untrusted server certificate ${cert.raw ? fingerprint(cert.raw) : "(none)"}`)),
+    });
+  }
   return grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(tls.key), Buffer.from(tls.cert), {
     checkServerIdentity: pinnedIdentityCheck(tls.ca),
   });
