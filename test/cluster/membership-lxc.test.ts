@@ -132,6 +132,18 @@ describe("cluster membership (real processes, real lxc)", { skip: existsSync(LXC
     await assert.rejects(c.join("member8", Buffer.from(JSON.stringify(t)).toString("base64")), /Certificate fingerprint mismatch/);
     assert.ok(!existsSync(`${c.memberDir("member8")}/member.json`));
 
+    // An address a member already uses; a member-specific key the cluster does not ask for.
+    const taken = await c.token("member11");
+    await assert.rejects(
+      c.spawn("member11-taken", ["member", "--dir", `${c.dir}/taken`, "--join", taken, "--listen", c.addresses.get("member2")!], /^ready /m),
+      /already has a member with address/,
+    );
+    const sized = await c.token("member12");
+    await assert.rejects(
+      c.spawn("member12", ["member", "--dir", c.memberDir("member12"), "--join", sized, "--listen", "127.0.0.1:1", "--member-config", "storage-pool.default.size=1GiB"], /^ready /m),
+      /has no member-specific key "size"/,
+    );
+
     // A token for a name that is a member already.
     const dup = await c.lxc("cluster", "add", "member2");
     assert.notEqual(dup.code, 0);

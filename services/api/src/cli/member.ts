@@ -6,7 +6,7 @@ import { startMember } from "../cluster/member-daemon.ts";
 import { helpRequested } from "./commands.ts";
 
 const HELP = `Usage: shoal member --dir DIR (--bootstrap --name NAME --listen HOST:PORT [--cert F --key F]
-                                 | --join TOKEN --listen HOST:PORT
+                                 | --join TOKEN --listen HOST:PORT [--member-config ENTITY.NAME.KEY=VALUE]...
                                  | [resume])
                     [--tick-ms MS] [--coordinator-interval-ms MS] [--no-handover]
                     [--driver lxc|simulated]
@@ -18,13 +18,22 @@ the coordinator (heartbeats, database roles, token expiry).
                 or generated into DIR).
   --join TOKEN  a new member: TOKEN comes from \`lxc cluster add NAME\`; the member takes
                 the token's NAME. The cluster certificate is checked against the token's
-                fingerprint before the secret is sent.
+                fingerprint before the secret is sent. --member-config supplies what
+                the cluster asks each member for (GET /1.0/cluster member_config), e.g.
+                storage-pool.default.source=/srv/shoal/pool.
 Without either, DIR must hold a member, which resumes. Prints "ready HOST:PORT" once it
 serves. SIGTERM/SIGINT first hand this member's database role over (a voter is
 replaced before it goes; at most 5 s; --no-handover skips it), then stop cleanly.
   --driver      the member agent's instance driver (DIR/agent): lxc (default; refuses to
                 start where LXC cannot run) or simulated (no processes, said as such).
 `;
+
+/** ENTITY.NAME.KEY=VALUE, e.g. storage-pool.default.source=/srv/shoal/pool */
+function parseMemberConfig(text: string): { entity: string; name: string; key: string; value: string } {
+  const m = /^([a-z-]+)\.([^.=]+)\.([^=]+)=(.*)$/.exec(text);
+  if (!m) throw new Error(`--member-config wants ENTITY.NAME.KEY=VALUE (e.g. storage-pool.default.source=/srv/pool), not '${text}'`);
+  return { entity: m[1], name: m[2], key: m[3], value: m[4] };
+}
 
 export async function run(args: string[]): Promise<number | undefined> {
   if (helpRequested(args, HELP)) return 0;
@@ -41,6 +50,7 @@ export async function run(args: string[]): Promise<number | undefined> {
       "tick-ms": { type: "string" },
       "coordinator-interval-ms": { type: "string" },
       "no-handover": { type: "boolean", default: false },
+      "member-config": { type: "string", multiple: true, default: [] },
       driver: { type: "string", default: "lxc" },
     },
   });
@@ -58,6 +68,7 @@ export async function run(args: string[]): Promise<number | undefined> {
     tickMs: values["tick-ms"] ? Number(values["tick-ms"]) : undefined,
     coordinatorIntervalMs: values["coordinator-interval-ms"] ? Number(values["coordinator-interval-ms"]) : undefined,
     handover: !values["no-handover"],
+    memberConfig: values["member-config"].map(parseMemberConfig),
     driver: values.driver,
   });
   process.stdout.write(`ready ${member.address}\n`);

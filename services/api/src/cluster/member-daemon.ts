@@ -49,6 +49,8 @@ export interface MemberOptions {
   bootstrap?: boolean;
   /** A join token (`lxc cluster add NAME`). */
   join?: string;
+  /** Member-specific config the cluster asks a joiner for (GET /1.0/cluster member_config). */
+  memberConfig?: { entity: string; name: string; key: string; value: string }[];
   /** For bootstrap: the cluster certificate to use (generated in DIR when absent). */
   certPath?: string;
   keyPath?: string;
@@ -116,7 +118,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     const token = decodeJoinToken(opts.join);
     if (opts.name && opts.name !== token.server_name) throw new Error(`the join token is for member "${token.server_name}", not "${opts.name}"`);
     if (!opts.listen) throw new Error("--listen HOST:PORT is required to join");
-    const reply = await redeemJoinToken(token, { address: opts.listen, architecture: hostArchitecture(), member_config: [] });
+    const reply = await redeemJoinToken(token, { address: opts.listen, architecture: hostArchitecture(), member_config: opts.memberConfig ?? [] });
     await saveCertificate({ cert: reply.certificate, key: reply.key }, certPath, keyPath);
     file = { version: 1, nodeId: token.server_name, name: token.server_name, address: opts.listen, databaseNodes: reply.database_nodes };
     writeMemberFile(opts.dir, file);

@@ -216,6 +216,10 @@ export function clusterRoutes(ctx: GatewayContext) {
       const force = ["1", "true"].includes(String((req.query as Record<string, unknown>)?.force ?? ""));
       const members = await listMembers(ctx.db, { pending: true });
       if (members.length === 1) throw ApiError.badRequest("The last member of a cluster cannot be removed");
+      // LXD's rule and words: a member holding instances stays unless forced (then the
+      // cluster forgets those instances; their files remain on that host).
+      const held = await ctx.db.query("SELECT name FROM instances WHERE node_id = ? ORDER BY project, name", [m.nodeId]);
+      if (held.rows.length && !force) throw ApiError.badRequest(`Node still has the following containers: ${held.rows.map((r) => String(r[0])).join(", ")}`);
       const status = await ctx.db.status();
       const role = databaseRole(status, m.nodeId);
       if (role === "voter") {
@@ -236,6 +240,8 @@ export function clusterRoutes(ctx: GatewayContext) {
         { sql: "DELETE FROM members WHERE node_id = ?", params: [m.nodeId] },
         { sql: "DELETE FROM cluster_group_members WHERE node_id = ?", params: [m.nodeId] },
         { sql: "DELETE FROM member_config WHERE node_id = ?", params: [m.nodeId] },
+        { sql: "DELETE FROM instances WHERE node_id = ?", params: [m.nodeId] },
+        { sql: "DELETE FROM image_members WHERE node_id = ?", params: [m.nodeId] },
         ...event("cluster-member-removed", m.name, req),
       ]);
       // Tell the member to stop (best effort: it may be offline, or already gone with --force).
