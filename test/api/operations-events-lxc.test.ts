@@ -97,7 +97,8 @@ describe("operations, trust tokens and events with the real lxc", { skip: exists
     const id = await tokenOpId("alice");
     const ops = await lxc(["operation", "list", "--format", "csv"], local);
     assert.equal(ops.code, 0, ops.stderr);
-    assert.match(ops.stdout, new RegExp(`^${id},TOKEN,Executing operation,RUNNING,YES,\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d UTC$`, "m"));
+    // A clustered server: the client adds the LOCATION column (the gateway's server name).
+    assert.match(ops.stdout, new RegExp(`^${id},TOKEN,Executing operation,RUNNING,YES,\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d UTC,shoal-ops$`, "m"));
     const show = await lxc(["operation", "show", id], local);
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, new RegExp(`^id: ${id}$`, "m"));
