@@ -30,7 +30,7 @@ import { projectRoutes } from "./routes/projects.ts";
 import { serverRoutes } from "./routes/server.ts";
 import { storagePoolRoutes } from "./routes/storage-pools.ts";
 import type { Database } from "./schema.ts";
-import { isTrusted, parseCertificate, type ParsedCertificate } from "./trust.ts";
+import { parseCertificate, TrustCache, type ParsedCertificate } from "./trust.ts";
 
 export interface GatewayOptions {
   db: Database;
@@ -60,6 +60,8 @@ export interface GatewayContext {
   key: string;
   /** The members' ClusterMember services (state, leave). */
   members: MemberClients;
+  /** Trust answers, remembered briefly (see TrustCache). */
+  trust: TrustCache;
   certFingerprint: string;
   serverName: string;
   /** The HTTPS address actually bound, "host:port". */
@@ -98,6 +100,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     cert: opts.cert,
     key: opts.key,
     members,
+    trust: new TrustCache(opts.db),
     certFingerprint: fingerprint(opts.cert),
     serverName: opts.serverName,
     httpsAddress: () => bound,
@@ -193,7 +196,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
       const raw = (req.raw.socket as TLSSocket).getPeerCertificate?.(false)?.raw;
       if (raw && raw.length) {
         req.clientCertificate = parseCertificate(raw);
-        req.trusted = await isTrusted(ctx.db, req.clientCertificate.fingerprint);
+        req.trusted = await ctx.trust.isTrusted(req.clientCertificate.fingerprint);
       }
     }
     if (!req.trusted && !req.is404 && !req.routeOptions.config.untrusted) throw ApiError.forbidden();

@@ -39,6 +39,38 @@ export async function isTrusted(db: Database, fp: string): Promise<boolean> {
   return r.rows.length > 0;
 }
 
+/**
+ * Trust answers remembered briefly per gateway, so a keep-alive client does not pay
+ * a linearizable database read on every request. Only "trusted" is remembered, for
+ * TRUST_CACHE_MS: a removed certificate stops working within that time on every
+ * gateway, and at once on the gateway that removed it (it calls forget).
+ */
+export const TRUST_CACHE_MS = 1_000;
+
+export class TrustCache {
+  private readonly trusted = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly ttlMs = TRUST_CACHE_MS,
+  ) {}
+
+  async isTrusted(fp: string): Promise<boolean> {
+    const until = this.trusted.get(fp);
+    if (until !== undefined && until > Date.now()) return true;
+    const ok = await isTrusted(this.db, fp);
+    if (ok) this.trusted.set(fp, Date.now() + this.ttlMs);
+    else this.trusted.delete(fp);
+    if (this.trusted.size > 10_000) this.trusted.clear();
+    return ok;
+  }
+
+  forget(fp?: string): void {
+    if (fp === undefined) this.trusted.clear();
+    else this.trusted.delete(fp);
+  }
+}
+
 const COLUMNS = "fingerprint, name, type, certificate, restricted, projects";
 
 function fromRow(row: Param[]): TrustedCertificate {

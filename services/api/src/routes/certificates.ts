@@ -77,6 +77,7 @@ export function certificateRoutes(ctx: GatewayContext) {
     app.delete<{ Params: { fingerprint: string } }>("/1.0/certificates/:fingerprint", async (req, reply) => {
       const c = await getCertificate(ctx.db, req.params.fingerprint);
       await ctx.db.exec([{ sql: "DELETE FROM certificates WHERE fingerprint = ?", params: [c.fingerprint] }, ...event("certificate-deleted", c.fingerprint, req)]);
+      ctx.trust.forget(c.fingerprint);
       return sendSync(reply, null);
     });
 
