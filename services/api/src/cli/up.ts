@@ -38,6 +38,8 @@ running it again on the same DIR resumes the same cluster (same ports, same data
 /** DIR/cluster.json */
 export interface ClusterFile {
   version: 1;
+  /** The members' instance driver, chosen when the cluster was created (absent: lxc). */
+  driver?: "lxc" | "simulated";
   members: { name: string; database: string }[];
   gateway: { https: string };
 }
@@ -103,12 +105,18 @@ async function loadOrCreateClusterFile(dir: string, members: number): Promise<{ 
   const ports = await freePorts(members + 1);
   const cluster: ClusterFile = {
     version: 1,
+    driver: lxcInstalled() ? "lxc" : "simulated",
     members: Array.from({ length: members }, (_, i) => ({ name: `member${i + 1}`, database: `127.0.0.1:${ports[i]}` })),
     gateway: { https: `127.0.0.1:${ports[members]}` },
   };
   writeFileSync(`${path}.tmp`, JSON.stringify(cluster, null, 2) + "\n");
   renameSync(`${path}.tmp`, path);
   return { cluster, created: true };
+}
+
+/** Whether Debian's lxc tools are on this machine (the lxc driver runs containers with them). */
+function lxcInstalled(): boolean {
+  return (process.env.PATH ?? "/usr/bin:/bin").split(":").some((d) => d && existsSync(join(d, "lxc-start")));
 }
 
 /** Distinct loopback ports that are free right now (held open together so they differ). */
@@ -251,7 +259,14 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
     const nodeFlags = self.built ? ["--max-semi-space-size=2"] : [];
     // --no-handover: shoal up stops every member at once; handing roles among members
     // that are all stopping would only churn.
-    const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database, "--no-handover"];
+    const driver = cluster.driver ?? "lxc";
+    if (driver === "simulated") {
+      process.stdout.write(
+        "shoal: LXC is not installed here (apt-get install lxc), so the members run the SIMULATED instance driver:\n" +
+          "       instances have no processes; GET /1.0 reports driver \"simulated\". Install LXC and start a new cluster for real containers.\n",
+      );
+    }
+    const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database, "--no-handover", "--driver", driver];
     const startMember = (m: ClusterFile["members"][number], extra: string[]) => start(m.name, "member", m.database, nodeFlags, [...memberArgs(m), ...extra], nodeEnv, /^ready /m);
     const startGateway = (db: string[]) =>
       start(
