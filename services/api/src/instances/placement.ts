@@ -1,0 +1,78 @@
+// Members as placement sees them (status from heartbeats, instance counts from the
+// `instances` table) and the default placement policy (services/placement) applied
+// to a new instance: `?target=member`, `?target=@group`, or the fewest instances.
+import { placeInstance, type PolicyMember, type PolicyProject } from "../../../placement/src/policy/index.ts";
+import { readStoredConfig } from "../config.ts";
+import { listMembers, memberView, type MemberRow } from "../cluster/members.ts";
+import { clusterSettings } from "../cluster/settings.ts";
+import { ApiError } from "../response.ts";
+import type { Database } from "../schema.ts";
+
+export interface LiveMember {
+  row: MemberRow;
+  status: "Online" | "Offline" | "Evacuated";
+}
+
+/** Every member with its status now (Online / Offline / Evacuated). */
+export async function liveMembers(db: Database): Promise<LiveMember[]> {
+  const [rows, stored] = await Promise.all([listMembers(db), readStoredConfig(db)]);
+  const threshold = clusterSettings(stored).offlineThresholdMs;
+  const now = Date.now();
+  return rows.map((row) => ({ row, status: memberView(row, undefined, now, threshold).status }));
+}
+
+/** The member (by node id), or a clear error when it is gone. */
+export function memberByNode(members: LiveMember[], nodeId: string): LiveMember {
+  const m = members.find((x) => x.row.nodeId === nodeId);
+  if (!m) throw new ApiError(500, `The instance's cluster member (node ${nodeId}) is no longer in the cluster`);
+  return m;
+}
+
+/** The project's placement restrictions (restricted.cluster.*), from its config. */
+async function policyProject(db: Database, project: string): Promise<PolicyProject> {
+  const r = await db.query("SELECT config FROM projects WHERE name = ?", [project]);
+  const config = r.rows.length ? (JSON.parse(String(r.rows[0][0])) as Record<string, string>) : {};
+  const restricted = ["true", "1", "yes", "on"].includes((config.restricted ?? "").toLowerCase());
+  const groups = (config["restricted.cluster.groups"] ?? "").split(",").map((g) => g.trim()).filter(Boolean);
+  return {
+    name: project,
+    restricted_cluster_groups: restricted && groups.length ? groups : undefined,
+    restricted_cluster_target: restricted && config["restricted.cluster.target"] === "block" ? "block" : "allow",
+  };
+}
+
+/**
+ * Where a new instance goes: the default policy over online, non-evacuated members,
+ * counting the instances each already has (rows being created included). Errors are
+ * the policy's (LXD's words and status): unknown member 404, offline or evacuated
+ * target 400, unknown group 400, no candidate 400.
+ */
+export async function placeNewInstance(db: Database, opts: { project: string; architecture: string; target: string }): Promise<LiveMember> {
+  const [members, counts, groups, project] = await Promise.all([
+    liveMembers(db),
+    db.query("SELECT node_id, count(*), sum(project = ?) FROM instances GROUP BY node_id", [opts.project]),
+    db.query("SELECT name FROM cluster_groups ORDER BY name", []),
+    policyProject(db, opts.project),
+  ]);
+  const byNode = new Map(counts.rows.map((r) => [String(r[0]), { all: Number(r[1]), project: Number(r[2]) }]));
+  const policy: PolicyMember[] = members.map((m) => ({
+    name: m.row.name,
+    status: m.status === "Online" ? "ONLINE" : m.status === "Evacuated" ? "EVACUATED" : "OFFLINE",
+    architecture: m.row.architecture,
+    failure_domain: m.row.failureDomain || "default",
+    groups: m.row.groups,
+    config: m.row.config,
+    instances: byNode.get(m.row.nodeId)?.all ?? 0,
+    project_instances: byNode.get(m.row.nodeId)?.project ?? 0,
+  }));
+  const decision = placeInstance(policy, {
+    architecture: opts.architecture || undefined,
+    target: opts.target || undefined,
+    project,
+    // Every trusted client is an administrator until restricted certificates exist.
+    admin: true,
+    cluster_groups: groups.rows.map((r) => String(r[0])),
+  });
+  if (!decision.ok) throw new ApiError(decision.status, decision.error);
+  return members.find((m) => m.row.name === decision.member)!;
+}

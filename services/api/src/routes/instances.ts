@@ -1,0 +1,426 @@
+// /1.0/instances: where instances live is the database's (`instances`, node_id);
+// what they are doing is the owning member's agent's (services/member, reached with
+// MemberClient on the member's address). Creation places the instance (default
+// policy, `?target=member|@group`), reserves its name in the database, and then, as a
+// task operation, makes sure the member has the image (PullImage from a holder),
+// creates it there (and starts it when asked). State changes and deletion are task
+// operations forwarded to the owning member. Listings ask every member once (a short
+// deadline), so an unreachable member shows its instances as Error, never hangs.
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
+import type { DeviceConfig, InstanceStateReply } from "../../../../proto/gen/member.ts";
+import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
+import { findAlias, findImage, holderStatement, imageHolders, imageProject } from "../images/images.ts";
+import { agentError, agentMessage, AgentClients } from "../instances/agents.ts";
+import {
+  agentNameFor,
+  findInstance,
+  insertInstanceStatement,
+  instanceView,
+  listInstances,
+  liveStatus,
+  randomInstanceName,
+
+  stateView,
+  STOPPED,
+  UNREACHABLE,
+  validateInstanceName,
+  type Expanded,
+  type InstanceRow,
+  type LiveStatus,
+} from "../instances/instances.ts";
+import { matches, parseFilter } from "../instances/filter.ts";
+import { liveMembers, placeNewInstance, type LiveMember } from "../instances/placement.ts";
+import { startTask } from "../operations/tasks.ts";
+import { sendAsync, view } from "../operations/store.ts";
+import { ApiError, sendSync } from "../response.ts";
+import type { Database } from "../schema.ts";
+import type { GatewayContext } from "../server.ts";
+import { badBody, checkIfMatch, etagOf, queryParam, requestProject } from "./objects.ts";
+
+const devicesSchema = z.record(z.string(), z.record(z.string(), z.string()));
+const postSchema = z.object({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  architecture: z.string().optional(),
+  config: z.record(z.string(), z.string()).nullish(),
+  devices: devicesSchema.nullish(),
+  ephemeral: z.boolean().optional(),
+  profiles: z.array(z.string()).nullish(),
+  stateful: z.boolean().optional(),
+  type: z.string().optional(),
+  instance_type: z.string().optional(),
+  start: z.boolean().optional(),
+  source: z
+    .object({
+      type: z.string().optional(),
+      fingerprint: z.string().optional(),
+      alias: z.string().optional(),
+      server: z.string().optional(),
+      properties: z.record(z.string(), z.string()).nullish(),
+    })
+    .passthrough(),
+});
+const stateSchema = z.object({
+  action: z.string(),
+  timeout: z.number().optional(),
+  force: z.boolean().optional(),
+  stateful: z.boolean().optional(),
+});
+const putSchema = z.object({
+  description: z.string().optional(),
+  config: z.record(z.string(), z.string()).nullish(),
+  devices: devicesSchema.nullish(),
+  profiles: z.array(z.string()).nullish(),
+  ephemeral: z.boolean().optional(),
+});
+
+const listQuery = z.object({ recursion: z.enum(["0", "1", "2"]).optional(), "all-projects": z.string().optional(), filter: z.string().optional() }).passthrough();
+
+const key = (i: { project: string; name: string }) => `${i.project}/${i.name}`;
+const instanceUrl = (i: { project: string; name: string }) => `/1.0/instances/${encodeURIComponent(i.name)}${i.project === "default" ? "" : `?project=${encodeURIComponent(i.project)}`}`;
+
+function toDevices(d: Record<string, Record<string, string>>): { [k: string]: DeviceConfig } {
+  return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { entries: v }]));
+}
+
+/** What the agent runs with: the expanded config without LXD's volatile bookkeeping. */
+function agentConfig(config: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).filter(([k]) => !k.startsWith("volatile.")));
+}
+
+/** Profiles' config and devices under the instance's own (LXD's expansion). */
+async function expand(db: Database, project: string, profiles: string[], config: Record<string, string>, devices: Record<string, Record<string, string>>): Promise<Expanded> {
+  const pr = await db.query("SELECT config FROM projects WHERE name = ?", [project]);
+  const pconf = pr.rows.length ? (JSON.parse(String(pr.rows[0][0])) as Record<string, string>) : {};
+  const profileProject = ["true", "1", "yes", "on"].includes((pconf["features.profiles"] ?? "").toLowerCase()) ? project : "default";
+  const out: Expanded = { config: {}, devices: {} };
+  for (const name of profiles) {
+    const r = await db.query("SELECT config, devices FROM profiles WHERE project = ? AND name = ?", [profileProject, name]);
+    if (!r.rows.length) throw ApiError.badRequest(`Requested profile "${name}" doesn't exist`);
+    Object.assign(out.config, JSON.parse(String(r.rows[0][0])));
+    Object.assign(out.devices, JSON.parse(String(r.rows[0][1])));
+  }
+  Object.assign(out.config, config);
+  Object.assign(out.devices, devices);
+  return out;
+}
+
+export function instanceRoutes(ctx: GatewayContext) {
+  const agents = new AgentClients({ cert: ctx.cert, key: ctx.key, ca: ctx.cert });
+  const log = (line: string) => process.stderr.write(`shoal-api: ${line}\n`);
+  const event = (action: string, i: { project: string; name: string }, location: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
+    publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${i.name}`, location, requestor: requestor(req), project: i.project, context }));
+
+  /** The owning member, refusing one that cannot be reached now (a clear 503 rather than a hang). */
+  async function owner(i: InstanceRow): Promise<LiveMember> {
+    const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
+    if (!m) throw new ApiError(500, `The cluster member of instance "${i.name}" is no longer in the cluster`);
+    if (m.status === "Offline") throw new ApiError(503, `Cluster member "${m.row.name}" is offline`);
+    return m;
+  }
+
+  /** Live status of many instances: one ListInstances per member (short deadline). */
+  async function statuses(rows: InstanceRow[], members: LiveMember[]): Promise<Map<string, LiveStatus>> {
+    const out = new Map<string, LiveStatus>();
+    const byNode = new Map<string, InstanceRow[]>();
+    for (const r of rows) byNode.set(r.nodeId, [...(byNode.get(r.nodeId) ?? []), r]);
+    await Promise.all(
+      [...byNode].map(async ([nodeId, list]) => {
+        const m = members.find((x) => x.row.nodeId === nodeId);
+        let seen: Map<string, LiveStatus> | undefined;
+        if (m && m.status !== "Offline") {
+          try {
+            seen = new Map((await agents.get(m.row.address, true).listInstances()).map((info) => [info.name, liveStatus(info)]));
+          } catch {
+            seen = undefined;
+          }
+        }
+        for (const r of list) out.set(key(r), r.power === "CREATING" ? STOPPED : (seen?.get(r.agentName) ?? UNREACHABLE));
+      }),
+    );
+    return out;
+  }
+
+  async function stateOf(i: InstanceRow, m: LiveMember | undefined): Promise<{ live: LiveStatus; state?: InstanceStateReply }> {
+    if (i.power === "CREATING") return { live: STOPPED };
+    if (!m || m.status === "Offline") return { live: UNREACHABLE };
+    try {
+      const state = await agents.get(m.row.address, true).instanceState(i.agentName);
+      return { live: liveStatus(state), state };
+    } catch {
+      return { live: UNREACHABLE };
+    }
+  }
+
+  const full = async (i: InstanceRow, m: LiveMember | undefined, live: LiveStatus) =>
+    instanceView(i, live, m?.row.name ?? "", await expand(ctx.db, i.project, i.profiles, i.config, i.devices));
+
+  const instanceEtag = (i: InstanceRow) => etagOf([i.architecture, i.config, i.devices, i.ephemeral, i.profiles, i.description]);
+
+  return async function (app: FastifyInstance) {
+    app.addHook("onClose", async () => agents.close());
+
+    app.get("/1.0/instances", async (req, reply) => {
+      const q = listQuery.safeParse(req.query);
+      if (!q.success) throw ApiError.badRequest("invalid recursion value");
+      const all = ["true", "1"].includes(q.data["all-projects"] ?? "");
+      const project = all ? undefined : await requestProject(ctx.db, req);
+      const rows = await listInstances(ctx.db, project);
+      const recursion = Number(q.data.recursion ?? "0");
+      const filter = parseFilter(q.data.filter ?? "");
+      if (recursion === 0 && !filter.length) return sendSync(reply, rows.map(instanceUrl));
+      const members = await liveMembers(ctx.db);
+      const memberOf = (r: InstanceRow) => members.find((m) => m.row.nodeId === r.nodeId);
+      let out: (ReturnType<typeof instanceView> & { state?: unknown })[];
+      if (recursion < 2) {
+        const live = await statuses(rows, members);
+        out = await Promise.all(rows.map((r) => full(r, memberOf(r), live.get(key(r)) ?? UNREACHABLE)));
+      } else {
+        out = await Promise.all(
+          rows.map(async (r) => {
+            const m = memberOf(r);
+            const { live, state } = await stateOf(r, m);
+            return { ...(await full(r, m, live)), backups: null, state: stateView(live, state), snapshots: null };
+          }),
+        );
+      }
+      out = out.filter((o) => matches(o, filter));
+      return sendSync(reply, recursion === 0 ? out.map(instanceUrl) : out);
+    });
+
+    app.post("/1.0/instances", async (req, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const parsed = postSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const b = parsed.data;
+      if (b.type === "virtual-machine") throw ApiError.badRequest("Virtual machines are not supported (containers only)");
+      const sourceType = b.source.type ?? "";
+      if (sourceType !== "image") throw ApiError.badRequest(sourceType === "" || sourceType === "none" ? "Creating an instance without an image is not supported yet" : `Source type "${sourceType}" is not supported yet`);
+      if (b.source.server) throw ApiError.badRequest("Images from remote servers are not supported yet: import the image first (lxc image import)");
+      const name = b.name || randomInstanceName();
+      validateInstanceName(name);
+      const imgProject = await imageProject(ctx.db, project);
+      let fingerprint = b.source.fingerprint ?? "";
+      if (!fingerprint && b.source.alias) fingerprint = (await findAlias(ctx.db, imgProject, b.source.alias)).fingerprint;
+      if (!fingerprint) throw ApiError.badRequest("No image fingerprint or alias in the source");
+      const image = await findImage(ctx.db, imgProject, fingerprint);
+      const exists = await ctx.db.query("SELECT 1 FROM instances WHERE project = ? AND name = ?", [project, name]);
+      if (exists.rows.length) throw new ApiError(409, `Instance "${name}" already exists`);
+      const agentName = agentNameFor(project, name);
+      const member = await placeNewInstance(ctx.db, { project, architecture: image.architecture, target: queryParam(req, "target") });
+      const profiles = b.profiles ?? ["default"];
+      const config: Record<string, string> = { ...(b.config ?? {}) };
+      for (const [k, v] of Object.entries(image.properties)) config[`image.${k}`] = v;
+      config["volatile.base_image"] = image.fingerprint;
+      const devices = b.devices ?? {};
+      const expanded = await expand(ctx.db, project, profiles, config, devices);
+      const createdAt = new Date();
+      const row: InstanceRow = {
+        project,
+        name,
+        nodeId: member.row.nodeId,
+        agentName,
+        type: "container",
+        architecture: image.architecture,
+        description: b.description ?? "",
+        ephemeral: b.ephemeral ?? false,
+        config,
+        devices,
+        profiles,
+        imageFingerprint: image.fingerprint,
+        createdAt: createdAt.toISOString(),
+        lastUsedAt: "",
+        power: "CREATING",
+      };
+      const where = "WHERE project = ? AND name = ?";
+      let created = false;
+      const { op } = await startTask(ctx.db, {
+        description: "Creating instance",
+        project,
+        location: member.row.name,
+        resources: { containers: [`/1.0/containers/${name}`], instances: [`/1.0/instances/${name}`] },
+        // The name is taken in the same write as the operation: a duplicate fails here.
+        statements: [insertInstanceStatement(row)],
+        run: async (t) => {
+          const agent = agents.get(member.row.address);
+          const statements: ExecStatement[] = [];
+          const has = await agent.hasImage(image.fingerprint);
+          if (!has.present) {
+            const members = await liveMembers(ctx.db);
+            const holders = (await imageHolders(ctx.db, image.fingerprint)).map((id) => members.find((m) => m.row.nodeId === id)).filter((m): m is LiveMember => !!m && m.status !== "Offline" && m.row.nodeId !== member.row.nodeId);
+            if (!holders.length) throw new Error(`No online cluster member holds image ${image.fingerprint}`);
+            let lastErr: unknown;
+            for (const h of holders) {
+              t.progress({ create_instance_from_image_unpack_progress: `Pulling image from ${h.row.name}`, progress: { stage: "create_instance_from_image_unpack", percent: "0", speed: "0" } });
+              try {
+                await agent.pullImage(image.fingerprint, h.row.address);
+                lastErr = undefined;
+                break;
+              } catch (e) {
+                lastErr = e;
+              }
+            }
+            if (lastErr) throw new Error(`Failed pulling image ${image.fingerprint} to ${member.row.name}: ${agentMessage(lastErr)}`);
+            statements.push(holderStatement(image.fingerprint, member.row.nodeId));
+          }
+          t.progress({ create_instance_from_image_unpack_progress: "Unpack: 0%", progress: { stage: "create_instance_from_image_unpack", percent: "0", speed: "0" } });
+          await agent.createInstance({ name: agentName, imageFingerprint: image.fingerprint, config: agentConfig(expanded.config), devices: toDevices(expanded.devices), createdAt: createdAt.getTime() });
+          created = true;
+          statements.push({ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, name] }, ...event("instance-created", row, member.row.name, req, { type: "container", "storage-pool": "default" }));
+          if (b.start) {
+            await agent.startInstance(agentName);
+            statements.push({ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), project, name] }, ...event("instance-started", row, member.row.name, req));
+          }
+          return { metadata: null, statements };
+        },
+        onFailure: () =>
+          created
+            ? [{ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, name] }, ...event("instance-created", row, member.row.name, req, { type: "container" })]
+            : [{ sql: `DELETE FROM instances ${where} AND power = 'CREATING'`, params: [project, name] }],
+        describe: (e) => agentMessage(e),
+        log,
+      }).catch((e: unknown) => {
+        if (/UNIQUE|constraint/i.test(String(e))) throw new ApiError(409, `Instance "${name}" already exists`);
+        throw e;
+      });
+      return sendAsync(reply, view(op));
+    });
+
+    app.get("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
+      const { live } = await stateOf(i, m);
+      return sendSync(reply, await full(i, m, live), { etag: instanceEtag(i) });
+    });
+
+    app.get("/1.0/instances/:name/state", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
+      const { live, state } = await stateOf(i, m);
+      return sendSync(reply, stateView(live, state));
+    });
+
+    for (const sub of ["snapshots", "backups"]) {
+      app.get(`/1.0/instances/:name/${sub}`, async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+        const project = await requestProject(ctx.db, req);
+        await findInstance(ctx.db, project, req.params.name);
+        return sendSync(reply, []);
+      });
+    }
+
+    app.put("/1.0/instances/:name/state", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      const parsed = stateSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const { action, force = false } = parsed.data;
+      const timeoutMs = (parsed.data.timeout ?? -1) > 0 ? parsed.data.timeout! * 1000 : 0;
+      if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
+      const descriptions: Record<string, string> = { start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance" };
+      if (action === "freeze" || action === "unfreeze") throw ApiError.badRequest(`Action "${action}" is not supported yet`);
+      if (!descriptions[action]) throw ApiError.badRequest(`Unknown action "${action}"`);
+      const m = await owner(i);
+      const agent = agents.get(m.row.address);
+      let running: boolean;
+      try {
+        running = liveStatus(await agent.instanceState(i.agentName)).status_code !== STOPPED.status_code;
+      } catch (e) {
+        throw agentError(e, m.row.name);
+      }
+      if (action === "start" && running) throw ApiError.badRequest("The instance is already running");
+      if ((action === "stop" || action === "restart") && !running) throw ApiError.badRequest("The instance is already stopped");
+      const where = "WHERE project = ? AND name = ?";
+      const { op } = await startTask(ctx.db, {
+        description: descriptions[action],
+        project,
+        location: m.row.name,
+        resources: { instances: [`/1.0/instances/${i.name}`] },
+        run: async () => {
+          if (action === "start") {
+            await agent.startInstance(i.agentName);
+            return { statements: [{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), project, i.name] }, ...event("instance-started", i, m.row.name, req)] };
+          }
+          if (action === "stop") {
+            await agent.stopInstance(i.agentName, { timeoutMs, force });
+            return { statements: [{ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, i.name] }, ...event(force ? "instance-stopped" : "instance-shutdown", i, m.row.name, req)] };
+          }
+          await agent.restartInstance(i.agentName, { timeoutMs, force });
+          return { statements: [{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), project, i.name] }, ...event("instance-restarted", i, m.row.name, req)] };
+        },
+        describe: (e) => agentMessage(e),
+        log,
+      });
+      return sendAsync(reply, view(op));
+    });
+
+    const update = async (req: FastifyRequest<{ Params: { name: string } }>, mode: "put" | "patch") => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      checkIfMatch(req, instanceEtag(i));
+      const parsed = putSchema.safeParse(req.body ?? {});
+      if (!parsed.success) throw badBody(parsed.error);
+      const b = parsed.data;
+      // volatile.* and image.* are the cluster's bookkeeping: kept whatever the client sends back.
+      const kept = Object.fromEntries(Object.entries(i.config).filter(([k]) => k.startsWith("volatile.") || k.startsWith("image.")));
+      const userConfig = Object.fromEntries(Object.entries(b.config ?? {}).filter(([k, v]) => !k.startsWith("volatile.") && !k.startsWith("image.") && v !== ""));
+      const base = mode === "put" ? {} : Object.fromEntries(Object.entries(i.config).filter(([k]) => !k.startsWith("volatile.") && !k.startsWith("image.")));
+      if (mode === "patch") for (const [k, v] of Object.entries(b.config ?? {})) if (v === "") delete base[k];
+      const config = { ...base, ...userConfig, ...kept };
+      const devices = b.devices ?? (mode === "put" ? {} : i.devices);
+      const profiles = b.profiles ?? i.profiles;
+      const description = b.description ?? (mode === "put" ? "" : i.description);
+      const expanded = await expand(ctx.db, project, profiles, config, devices);
+      const m = await owner(i);
+      try {
+        await agents.get(m.row.address).updateInstance({ name: i.agentName, config: agentConfig(expanded.config), devices: toDevices(expanded.devices) });
+      } catch (e) {
+        throw agentError(e, m.row.name);
+      }
+      await ctx.db.exec([
+        { sql: "UPDATE instances SET config = ?, devices = ?, profiles = ?, description = ? WHERE project = ? AND name = ?", params: [JSON.stringify(config), JSON.stringify(devices), JSON.stringify(profiles), description, project, i.name], expectChanges: 1 },
+        ...event("instance-updated", i, m.row.name, req),
+      ]);
+      const { op } = await startTask(ctx.db, { description: "Updating instance", project, location: m.row.name, resources: { instances: [`/1.0/instances/${i.name}`] }, run: async () => undefined, log });
+      return op;
+    };
+    app.put("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => sendAsync(reply, view(await update(req, "put"))));
+    app.patch("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => sendAsync(reply, view(await update(req, "patch"))));
+
+    app.delete("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
+      const m = await owner(i);
+      const agent = agents.get(m.row.address);
+      let running = false;
+      try {
+        running = liveStatus(await agent.instanceState(i.agentName)).status_code !== STOPPED.status_code;
+      } catch (e) {
+        if ((e as { code?: number }).code !== 5 /* NOT_FOUND: already gone there */) throw agentError(e, m.row.name);
+      }
+      if (running) throw ApiError.badRequest("Instance is running");
+      const { op } = await startTask(ctx.db, {
+        description: "Deleting instance",
+        project,
+        location: m.row.name,
+        resources: { containers: [`/1.0/containers/${i.name}`], instances: [`/1.0/instances/${i.name}`] },
+        run: async () => {
+          try {
+            await agent.deleteInstance(i.agentName, false);
+          } catch (e) {
+            if ((e as { code?: number }).code !== 5) throw e;
+          }
+          return { statements: [{ sql: "DELETE FROM instances WHERE project = ? AND name = ?", params: [project, i.name] }, ...event("instance-deleted", i, m.row.name, req)] };
+        },
+        describe: (e) => agentMessage(e),
+        log,
+      });
+      return sendAsync(reply, view(op));
+    });
+  };
+}
+
