@@ -13,9 +13,14 @@ import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { handleOperationWebsocket, isOperationWebsocket } from "./instances/exec.ts";
 import { LiveTls } from "../../raft/src/transport/live-tls.ts";
 import { watchClusterCertificate } from "./cluster/certificate-rotation.ts";
 import { MemberClients } from "./cluster/member-service.ts";
+import { ReadCache, type WatchSource } from "./cache/read-cache.ts";
+import type { StatusReply } from "../../../proto/gen/database.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
@@ -62,6 +67,10 @@ export interface GatewayContext {
   members: MemberClients;
   /** Trust answers, remembered briefly (see TrustCache). */
   trust: TrustCache;
+  /** Hot reads from memory, invalidated by the database's Watch stream (cache/read-cache.ts). */
+  cache: ReadCache;
+  /** The database status (roles, leader), at most STATUS_CACHE_MS old. */
+  status(): Promise<StatusReply>;
   certFingerprint: string;
   serverName: string;
   /** The HTTPS address actually bound, "host:port". */
@@ -95,28 +104,49 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let bound = opts.listen;
   const tls = opts.tls ?? new LiveTls({ cert: opts.cert, key: opts.key, ca: opts.cert });
   const members = new MemberClients(tls);
+  // Reads of small, hot tables come from memory while the database's Watch stream
+  // says they did not change; any write through this gateway drops them at once.
+  const cache = new ReadCache(hasWatch(opts.db) ? opts.db : { watch: () => () => undefined });
+  const db = clearingOnWrite(opts.db, cache);
+  const trust = new TrustCache(db);
+  cache.onChange((tables) => {
+    if (tables.includes("certificates")) trust.forget();
+  });
+  let statusCache: { at: number; value: Promise<StatusReply> } | undefined;
   const ctx: GatewayContext = {
-    db: opts.db,
+    db,
+    cache,
+    // Roles and leadership change rarely; a quarter second of staleness for listings.
+    status: () => {
+      if (!statusCache || Date.now() - statusCache.at > STATUS_CACHE_MS) {
+        const value = db.status();
+        statusCache = { at: Date.now(), value };
+        value.catch(() => (statusCache = undefined));
+      }
+      return statusCache.value;
+    },
     cert: opts.cert,
     key: opts.key,
     members,
-    trust: new TrustCache(opts.db),
+    trust,
     certFingerprint: fingerprint(opts.cert),
     serverName: opts.serverName,
     httpsAddress: () => bound,
   };
   const bodyLimit = opts.bodyLimit ?? 1 << 20;
   let stopWatch: () => void = () => undefined;
-  const events = new EventHub(opts.db);
+  const events = new EventHub(db);
 
   const https = buildApp(ctx, {
     bodyLimit,
     https: { key: opts.key, cert: opts.cert, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" },
   });
   const unix = buildApp(ctx, { bodyLimit });
-  // /1.0/events is a websocket: served from the listeners' upgrade event.
-  https.server.on("upgrade", (req, socket, head) => events.handleUpgrade(req, socket, head, false));
-  unix.server.on("upgrade", (req, socket, head) => events.handleUpgrade(req, socket, head, true));
+  // /1.0/events and operation websockets (exec) are served from the listeners' upgrade event.
+  const upgrade = (trusted: boolean) => (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    isOperationWebsocket(req) ? handleOperationWebsocket(req, socket, head) : events.handleUpgrade(req, socket, head, trusted);
+  https.server.on("upgrade", upgrade(false));
+  unix.server.on("upgrade", upgrade(true));
   try {
     await https.listen({ host, port: Number(portText) });
     const addr = https.server.address();
@@ -125,7 +155,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // `lxc cluster update-certificate`: new HTTPS connections get the rotated
     // certificate at the switch time, as do the gRPC channels through `tls`.
     const stopCertificateWatch = watchClusterCertificate({
-      db: opts.db,
+      db,
       tls,
       certPath: opts.certPath,
       keyPath: opts.keyPath,
@@ -149,6 +179,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       eventListeners: () => events.size,
       close: async () => {
         stopWatch();
+        cache.close();
         events.close();
         await Promise.all([https.close(), unix.close()]);
         members.close();
@@ -156,6 +187,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     };
   } catch (e) {
     stopWatch();
+    cache.close();
     events.close();
     await Promise.allSettled([https.close(), unix.close()]);
     members.close();
@@ -251,4 +283,30 @@ export function checkSans(certPem: string, host: string): void {
   if (!ips.includes(host)) {
     throw new Error(`the cluster certificate has no IP SAN for ${host} (it has: ${ips.join(", ") || "none"}); lxc would refuse it`);
   }
+}
+
+const STATUS_CACHE_MS = 250;
+
+function hasWatch(db: Database): db is Database & WatchSource {
+  return typeof (db as Partial<WatchSource>).watch === "function";
+}
+
+/** `db` whose writes also drop the gateway's cached reads (read-your-writes here). */
+function clearingOnWrite(db: Database, cache: ReadCache): Database {
+  return {
+    exec: async (statements, opts) => {
+      try {
+        return await db.exec(statements, opts);
+      } finally {
+        cache.clear();
+      }
+    },
+    query: (sql, params, opts) => db.query(sql, params, opts),
+    migrate: (m) => db.migrate(m),
+    status: (address) => db.status(address),
+    addNode: (id, address, role) => db.addNode(id, address, role),
+    assignRole: (id, role) => db.assignRole(id, role),
+    removeNode: (id) => db.removeNode(id),
+    transferLeadership: (to) => db.transferLeadership(to),
+  };
 }

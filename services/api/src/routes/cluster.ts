@@ -61,6 +61,9 @@ export function clusterRoutes(ctx: GatewayContext) {
   const event = (action: string, name: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
     publishStatements(lifecycleEvent({ action, source: `/1.0/cluster/members/${name}`, location: ctx.serverName, requestor: requestor(req), context }));
 
+  /** The member list from the gateway's read cache (writes re-read the database). */
+  const cachedMembers = () => ctx.cache.get("members", ["members", "cluster_group_members"], () => listMembers(ctx.db));
+
   async function findMember(name: string): Promise<MemberRow> {
     const m = await getMember(ctx.db, name);
     if (!m) throw ApiError.notFound("Cluster member not found");
@@ -143,9 +146,9 @@ export function clusterRoutes(ctx: GatewayContext) {
 
     app.get("/1.0/cluster/members", async (req, reply) => {
       const rec = recursive(req);
-      const members = await listMembers(ctx.db);
+      const members = await cachedMembers();
       if (!rec) return sendSync(reply, members.map((m) => `/1.0/cluster/members/${encodeURIComponent(m.name)}`));
-      const [status, stored] = await Promise.all([ctx.db.status(), readStoredConfig(ctx.db)]);
+      const [status, stored] = await Promise.all([ctx.status(), ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db))]);
       const { offlineThresholdMs } = clusterSettings(stored);
       const now = Date.now();
       return sendSync(reply, members.map((m) => memberView(m, status, now, offlineThresholdMs)));

@@ -104,10 +104,15 @@ export function serverRoutes(ctx: GatewayContext) {
       if (!req.trusted) {
         return sendSync(reply, { ...base, auth: "untrusted", public: false, auth_methods: ["tls"] });
       }
-      const view = await currentView();
+      // From the gateway's read cache (writes below re-read the database itself).
+      const [stored, drivers] = await Promise.all([
+        ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db)),
+        ctx.cache.get("drivers", ["members"], () => clusterDrivers(ctx.db)),
+      ]);
+      const view = configView(stored, derived());
       return sendSync(
         reply,
-        { config: view.config, ...base, auth: "trusted", public: false, auth_methods: ["tls"], environment: { ...environment(), driver: await clusterDrivers(ctx.db) } },
+        { config: view.config, ...base, auth: "trusted", public: false, auth_methods: ["tls"], environment: { ...environment(), driver: drivers } },
         { etag: view.etag },
       );
     });

@@ -175,6 +175,48 @@ export class ClusterDatabaseClient {
     return this.retrying<pb.MigrateRequest, pb.MigrateReply>("migrate", { requestId: randomUUID(), migrations });
   }
 
+  /**
+   * Follows the applied changes of one node (any node: each applies the same log),
+   * reconnecting to the next known node when the stream breaks. `onReset` is called
+   * whenever changes may have been missed (at start and after a reconnect), so a
+   * cache built on this stream knows to start over.
+   */
+  watch(handlers: { onChange(e: pb.WatchEvent): void; onLive(): void; onReset(): void }): () => void {
+    let stopped = false;
+    let stream: grpc.ClientReadableStream<pb.WatchEvent> | undefined;
+    let attempt = 0;
+    const open = () => {
+      if (stopped) return;
+      handlers.onReset();
+      const address = this.addresses[attempt % this.addresses.length];
+      // From now on (index 0): whoever caches on this stream starts over at each reset.
+      const s = this.clients.client(address).watch({ fromIndex: 0 });
+      stream = s;
+      // The server sends its headers once it is subscribed: from then on nothing is missed.
+      s.on("metadata", () => {
+        if (stream === s) handlers.onLive();
+      });
+      s.on("data", (e: pb.WatchEvent) => {
+        attempt = 0;
+        handlers.onChange(e);
+      });
+      const again = () => {
+        if (stream !== s || stopped) return;
+        stream = undefined;
+        handlers.onReset();
+        attempt++;
+        setTimeout(open, Math.min(1_000, 20 * 2 ** Math.min(attempt, 5)));
+      };
+      s.on("error", again);
+      s.on("end", again);
+    };
+    open();
+    return () => {
+      stopped = true;
+      stream?.cancel();
+    };
+  }
+
   /** Membership changes, on the leader (followed through leader hints). */
   async addNode(id: string, address: string, role: pb.AddNodeRequest["role"]): Promise<pb.ConfigReply> {
     return this.retrying<pb.AddNodeRequest, pb.ConfigReply>("addNode", { id, address, role });

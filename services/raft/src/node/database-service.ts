@@ -131,6 +131,8 @@ function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.Databa
       }
       call.on("cancelled", () => stop?.());
       call.on("close", () => stop?.());
+      // Headers now: the client knows it is subscribed (and caches can trust the stream).
+      call.sendMetadata(new grpc.Metadata());
     },
 
     status: (_call, callback) => {
