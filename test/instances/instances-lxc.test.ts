@@ -30,19 +30,21 @@ describe("instances and images across members (real processes, real containers, 
   const created = new Set<string>();
   let image: BusyboxImage;
 
-  /**
-   * The real lxc with stdin at EOF: `lxc launch|init` read a YAML config from a stdin
-   * that is not a terminal, and would wait forever on an open pipe.
-   */
-  const run = (...args: string[]): Promise<RunResult> =>
+  /** The real lxc with `input` on its stdin (then EOF). */
+  const runWith = (input: string, ...args: string[]): Promise<RunResult> =>
     new Promise((resolve) => {
       const env = { PATH: process.env.PATH, HOME: c.env.LXD_CONF, LANG: "C", ...c.env };
       const child = execFile(LXC, args, { env, timeout: 60_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? Number((err as NodeJS.ErrnoException).code) : null) : 0;
         resolve({ code, stdout, stderr });
       });
-      child.stdin?.end();
+      child.stdin?.end(input);
     });
+  /**
+   * The real lxc with stdin at EOF: `lxc launch|init` read a YAML config from a stdin
+   * that is not a terminal, and would wait forever on an open pipe.
+   */
+  const run = (...args: string[]): Promise<RunResult> => runWith("", ...args);
   const ok = async (...args: string[]) => {
     const r = await run(...args);
     assert.equal(r.code, 0, `lxc ${args.join(" ")}: ${r.stderr}`);
@@ -140,6 +142,20 @@ describe("instances and images across members (real processes, real containers, 
     assert.equal((await list()).find((i) => i.name === "c1")!.status, "Running");
     await ok("stop", "c1", "--force");
     assert.equal((await list()).find((i) => i.name === "c1")!.status, "Stopped");
+  });
+
+  test("lxc exec on instances of different members: output, stderr, exit codes, stdin", async () => {
+    for (const i of (await list()).filter((x) => x.status === "Running")) {
+      const r = await run("exec", i.name, "--", "sh", "-c", "echo out-$0; echo err >&2; exit 7", i.location);
+      assert.equal(r.code, 7, r.stderr);
+      assert.equal(r.stdout, `out-${i.location}\n`);
+      assert.equal(r.stderr, "err\n");
+    }
+    const piped = await runWith("line one\nline two\n", "exec", "c2", "--", "wc", "-l");
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout.trim(), "2");
+    assert.match(await fails("exec", "c1", "--", "true"), /not running/);
+    assert.equal((await run("exec", "c2", "--", "nosuchcommand")).code, 127);
   });
 
   test("lxc init creates a stopped instance", async () => {

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
 import type { Database } from "../schema.ts";
-import { finished, insertStatements, STATUS, statusName, updateStatements, type StoredOperation } from "./store.ts";
+import { finished, insertStatements, STATUS, statusName, updateStatements, type OperationClass, type StoredOperation } from "./store.ts";
 
 export interface TaskResult {
   /** The operation's final metadata (default: the last progress metadata). */
@@ -24,6 +24,10 @@ export interface TaskContext {
 
 export interface TaskOptions {
   description: string;
+  /** The operation's id (default: a new UUID). */
+  id?: string;
+  /** Default "task"; "websocket" for exec (its metadata names the websockets' secrets). */
+  class?: OperationClass;
   project: string;
   /** The member the work is for (the operation's `location`). */
   location: string;
@@ -43,8 +47,8 @@ export interface TaskOptions {
 export async function startTask(db: Database, opts: TaskOptions): Promise<{ op: StoredOperation; done: Promise<StoredOperation> }> {
   const now = new Date().toISOString();
   const op: StoredOperation = {
-    id: randomUUID(),
-    class: "task",
+    id: opts.id ?? randomUUID(),
+    class: opts.class ?? "task",
     description: opts.description,
     created_at: now,
     updated_at: now,
