@@ -164,6 +164,8 @@ describe("instances and images across members (real processes, real containers, 
     const c5 = (await list()).find((i) => i.name === "c5")!;
     assert.equal(c5.status, "Stopped");
     assert.equal(c5.location, "member3");
+    await ok("config", "set", "c5", "limits.memory", "64MB");
+    assert.equal((await ok("config", "get", "c5", "limits.memory")).trim(), "64MB");
   });
 
   test("errors: unknown image, unknown member, unknown group, duplicate name, bad name", async () => {
