@@ -178,6 +178,46 @@ describe("instances and images across members (real processes, real containers, 
     assert.deepEqual(names, ["c1", "c2", "c3", "c4", "c5"]);
   });
 
+  test("instances.placement.scriptlet decides where launches go; a failing one refuses the launch", async () => {
+    // db-* pinned to member2; the rest to the member with the most free memory.
+    const pin = [
+      "def instance_placement(request, candidate_members):",
+      '    if request.name.startswith("db-"):',
+      '        set_target("member2")',
+      "        return",
+      "    best = candidate_members[0].server_name",
+      "    most = -1",
+      "    for m in candidate_members:",
+      "        free = get_cluster_member_state(m.server_name).sysinfo.free_ram",
+      "        if free > most:",
+      "            best, most = m.server_name, free",
+      '    log_info("%s to %s" % (request.name, best))',
+      "    set_target(best)",
+      "",
+    ].join("\n");
+    await ok("config", "set", "instances.placement.scriptlet", pin);
+    try {
+      for (const name of ["db-1", "db-2"]) {
+        await launch(name);
+        const got = (await list()).find((i) => i.name === name)!;
+        assert.equal(got.location, "member2", `${name} should be pinned to member2`);
+      }
+      await launch("web-1");
+      assert.ok(MEMBERS.includes((await list()).find((i) => i.name === "web-1")!.location));
+      // An explicit target leaves member3 as the only candidate: pinning db-3 elsewhere fails.
+      assert.match(await fails("launch", "bb", "db-3", "--target", "member3"), /Instance placement scriptlet failed: .*member2/);
+
+      await ok("config", "set", "instances.placement.scriptlet", "def instance_placement(request, candidate_members):\n    log_warn('no opinion')\n");
+      assert.match(await fails("launch", "bb", "undecided"), /Instance placement scriptlet failed: .*did not choose a member/);
+      assert.ok(!(await list()).some((i) => i.name === "db-3" || i.name === "undecided"), "a refused launch creates nothing");
+    } finally {
+      await ok("config", "unset", "instances.placement.scriptlet");
+      for (const name of ["db-1", "db-2", "web-1"]) {
+        if ((await run("delete", "--force", name)).code === 0) created.delete(name);
+      }
+    }
+  });
+
   test("delete (a running one needs --force); the list is empty after", async () => {
     assert.match(await fails("delete", "c2"), /running/i);
     for (const name of ["c2", "c3", "c4"]) await ok("delete", "--force", name);

@@ -65,6 +65,8 @@ export interface GatewayContext {
   key: string;
   /** The members' ClusterMember services (state, leave). */
   members: MemberClients;
+  /** The cluster TLS for gRPC clients (rotates with `lxc cluster update-certificate`). */
+  tls: LiveTls;
   /** Trust answers, remembered briefly (see TrustCache). */
   trust: TrustCache;
   /** Hot reads from memory, invalidated by the database's Watch stream (cache/read-cache.ts). */
@@ -128,6 +130,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     cert: opts.cert,
     key: opts.key,
     members,
+    tls,
     trust,
     certFingerprint: fingerprint(opts.cert),
     serverName: opts.serverName,

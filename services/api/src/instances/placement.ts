@@ -1,12 +1,23 @@
 // Members as placement sees them (status from heartbeats, instance counts from the
 // `instances` table) and the default placement policy (services/placement) applied
 // to a new instance: `?target=member`, `?target=@group`, or the fewest instances.
-import { placeInstance, type PolicyMember, type PolicyProject } from "../../../placement/src/policy/index.ts";
+import { filterCandidates, placeInstance, type PolicyMember, type PolicyProject } from "../../../placement/src/policy/index.ts";
+import type { MemberClients } from "../cluster/member-service.ts";
+import { runScriptlet, SCRIPTLET_KEY } from "../placement/scriptlet-run.ts";
 import { readStoredConfig } from "../config.ts";
 import { listMembers, memberView, type MemberRow } from "../cluster/members.ts";
 import { clusterSettings } from "../cluster/settings.ts";
 import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
+
+/** The instance a placement scriptlet sees (config and devices with profiles applied). */
+export interface PlacementInstanceInput {
+  name: string;
+  type: string;
+  config: Record<string, string>;
+  devices: Record<string, Record<string, string>>;
+  profiles: string[];
+}
 
 export interface LiveMember {
   row: MemberRow;
@@ -47,7 +58,11 @@ async function policyProject(db: Database, project: string): Promise<PolicyProje
  * the policy's (LXD's words and status): unknown member 404, offline or evacuated
  * target 400, unknown group 400, no candidate 400.
  */
-export async function placeNewInstance(db: Database, opts: { project: string; architecture: string; target: string }): Promise<LiveMember> {
+export async function placeNewInstance(
+  db: Database,
+  opts: { project: string; architecture: string; target: string; instance?: PlacementInstanceInput },
+  scriptlet?: { members: MemberClients; location: string },
+): Promise<LiveMember> {
   const [members, counts, groups, project] = await Promise.all([
     liveMembers(db),
     db.query("SELECT node_id, count(*), sum(project = ?) FROM instances GROUP BY node_id", [opts.project]),
@@ -65,14 +80,31 @@ export async function placeNewInstance(db: Database, opts: { project: string; ar
     instances: byNode.get(m.row.nodeId)?.all ?? 0,
     project_instances: byNode.get(m.row.nodeId)?.project ?? 0,
   }));
-  const decision = placeInstance(policy, {
+  const request = {
     architecture: opts.architecture || undefined,
     target: opts.target || undefined,
     project,
     // Every trusted client is an administrator until restricted certificates exist.
     admin: true,
     cluster_groups: groups.rows.map((r) => String(r[0])),
-  });
+  };
+  const source = scriptlet && opts.instance ? (await readStoredConfig(db)).get(SCRIPTLET_KEY) : undefined;
+  if (source && scriptlet && opts.instance) {
+    // instances.placement.scriptlet decides among the members the rules allow; a run
+    // that fails or chooses nobody fails the request (never a silent fallback).
+    const allowed = filterCandidates(policy, request);
+    if (!allowed.ok) throw new ApiError(allowed.status, allowed.error);
+    const run = await runScriptlet(db, scriptlet.members, {
+      source,
+      location: scriptlet.location,
+      candidates: allowed.candidates.map((c) => c.name),
+      request: { instance: { ...opts.instance, project: opts.project }, reason: "new", project: opts.project, ...(opts.target ? { target: opts.target } : {}) },
+    });
+    if (run.error) throw ApiError.badRequest(`Instance placement scriptlet failed: ${run.error}`);
+    if (!run.target) throw ApiError.badRequest("Instance placement scriptlet did not choose a cluster member (it must call set_target)");
+    return members.find((m) => m.row.name === run.target)!;
+  }
+  const decision = placeInstance(policy, request);
   if (!decision.ok) throw new ApiError(decision.status, decision.error);
   return members.find((m) => m.row.name === decision.member)!;
 }

@@ -75,7 +75,7 @@ function resourcesOf(s: MemberState): ClusterMemberResources {
 export async function runScriptlet(
   db: Database,
   members: MemberClients,
-  opts: { source?: string; request: PlacementRequest; location: string },
+  opts: { source?: string; request: PlacementRequest; location: string; candidates?: readonly string[] },
 ): Promise<ScriptletRun> {
   const stored = await readStoredConfig(db);
   const source = opts.source ?? stored.get(SCRIPTLET_KEY);
@@ -83,7 +83,8 @@ export async function runScriptlet(
   const { offlineThresholdMs } = clusterSettings(stored);
   const [rows, status] = await Promise.all([listMembers(db), db.status()]);
   const now = Date.now();
-  const online = rows.filter((m) => memberView(m, status, now, offlineThresholdMs).status === "Online");
+  // The online members, or those the placement policy let through (target, scheduler, project).
+  const online = rows.filter((m) => memberView(m, status, now, offlineThresholdMs).status === "Online" && (!opts.candidates || opts.candidates.includes(m.name)));
   const candidates: ClusterMemberCandidate[] = online.map((m) => memberView(m, status, now, offlineThresholdMs));
   const states = new Map<string, MemberState>();
   await Promise.all(

@@ -52,7 +52,7 @@ function headerProperties(h: string | string[] | undefined): Record<string, stri
 }
 
 export function imageRoutes(ctx: GatewayContext) {
-  const agents = new AgentClients({ cert: ctx.cert, key: ctx.key, ca: ctx.cert });
+  const agents = new AgentClients(ctx.tls);
   const event = (action: string, source: string, project: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
     publishStatements(lifecycleEvent({ action, source, location: ctx.serverName, requestor: requestor(req), project, context }));
 

@@ -124,7 +124,7 @@ async function expand(db: Database, project: string, profiles: string[], config:
 }
 
 export function instanceRoutes(ctx: GatewayContext) {
-  const agents = new AgentClients({ cert: ctx.cert, key: ctx.key, ca: ctx.cert });
+  const agents = new AgentClients(ctx.tls);
   const log = (line: string) => process.stderr.write(`shoal-api: ${line}\n`);
   const event = (action: string, i: { project: string; name: string }, location: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
     publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${i.name}`, location, requestor: requestor(req), project: i.project, context }));
@@ -225,13 +225,19 @@ export function instanceRoutes(ctx: GatewayContext) {
       const exists = await ctx.db.query("SELECT 1 FROM instances WHERE project = ? AND name = ?", [project, name]);
       if (exists.rows.length) throw new ApiError(409, `Instance "${name}" already exists`);
       const agentName = agentNameFor(project, name);
-      const member = await placeNewInstance(ctx.db, { project, architecture: image.architecture, target: queryParam(req, "target") });
       const profiles = b.profiles ?? ["default"];
       const config: Record<string, string> = { ...(b.config ?? {}) };
       for (const [k, v] of Object.entries(image.properties)) config[`image.${k}`] = v;
       config["volatile.base_image"] = image.fingerprint;
       const devices = b.devices ?? {};
       const expanded = await expand(ctx.db, project, profiles, config, devices);
+      // The default policy, or instances.placement.scriptlet when one is set (it sees
+      // the instance with its profiles applied).
+      const member = await placeNewInstance(
+        ctx.db,
+        { project, architecture: image.architecture, target: queryParam(req, "target"), instance: { name, type: "container", config: expanded.config, devices: expanded.devices, profiles } },
+        { members: ctx.members, location: ctx.serverName },
+      );
       const createdAt = new Date();
       const row: InstanceRow = {
         project,
