@@ -222,6 +222,42 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 7,
+    statements: [
+      // Evacuation and restore plans (services/api/src/evacuation): one row per
+      // `lxc cluster evacuate|restore`, written with the operation and the member's new
+      // state; `status` running / done / failed. `id` is the operation's id.
+      `CREATE TABLE evacuation_plans (
+        id TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        mode TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'running',
+        error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+      // Its steps (planEvacuation / planRestore), in plan order. `status`: pending,
+      // done or failed; a step's `done` is written in the same batch as the change
+      // that completes it (for a copy: the instances row's new node_id).
+      `CREATE TABLE evacuation_steps (
+        plan_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        stop_first INTEGER NOT NULL DEFAULT 0,
+        start_after INTEGER NOT NULL DEFAULT 0,
+        origin TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending',
+        error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (plan_id, seq)
+      )`,
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

@@ -25,6 +25,7 @@ import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
+import { clusterEvacuationRoutes } from "./routes/cluster-evacuation.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { scriptletRoutes } from "./routes/scriptlet.ts";
@@ -71,7 +72,7 @@ export interface GatewayContext {
   trust: TrustCache;
   /** Hot reads from memory, invalidated by the database's Watch stream (cache/read-cache.ts). */
   cache: ReadCache;
-  /** The database status (roles, leader), at most STATUS_CACHE_MS old. */
+  /** The database status (roles, leader). */
   status(): Promise<StatusReply>;
   certFingerprint: string;
   serverName: string;
@@ -114,19 +115,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   cache.onChange((tables) => {
     if (tables.includes("certificates")) trust.forget();
   });
-  let statusCache: { at: number; value: Promise<StatusReply> } | undefined;
   const ctx: GatewayContext = {
     db,
     cache,
-    // Roles and leadership change rarely; a quarter second of staleness for listings.
-    status: () => {
-      if (!statusCache || Date.now() - statusCache.at > STATUS_CACHE_MS) {
-        const value = db.status();
-        statusCache = { at: Date.now(), value };
-        value.catch(() => (statusCache = undefined));
-      }
-      return statusCache.value;
-    },
+    // Not cached: roles and leadership change through the Raft configuration, which
+    // the Watch stream does not report, and a listing right after a change must show it.
+    status: () => db.status(),
     cert: opts.cert,
     key: opts.key,
     members,
@@ -260,6 +254,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(storagePoolRoutes(ctx));
   app.register(networkRoutes(ctx));
   app.register(clusterRoutes(ctx));
+  app.register(clusterEvacuationRoutes(ctx));
   app.register(clusterJoinRoutes(ctx));
   app.register(clusterGroupRoutes(ctx));
   app.register(imageRoutes(ctx));
@@ -287,8 +282,6 @@ export function checkSans(certPem: string, host: string): void {
     throw new Error(`the cluster certificate has no IP SAN for ${host} (it has: ${ips.join(", ") || "none"}); lxc would refuse it`);
   }
 }
-
-const STATUS_CACHE_MS = 250;
 
 function hasWatch(db: Database): db is Database & WatchSource {
   return typeof (db as Partial<WatchSource>).watch === "function";

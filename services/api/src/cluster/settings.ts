@@ -25,7 +25,16 @@ export const CLUSTER_KEYS = {
   "cluster.max_voters": { schema: integer((n) => n >= 3 && n % 2 === 1, "Value must be an odd number equal to or higher than 3") },
   "cluster.max_standby": { schema: integer((n) => n >= 0 && n <= 5, "Value must be between 0 and 5") },
   "cluster.join_token_expiry": { schema: z.string().refine((v) => parseExpiry(v) !== undefined, "Invalid expiry expression") },
+  // Shoal's own: how many instances an evacuation or restore moves at once.
+  "cluster.evacuate_concurrency": { schema: integer((n) => n >= 1 && n <= 64, "Value must be between 1 and 64") },
 };
+
+/** Instances an evacuation or restore moves at once (cluster.evacuate_concurrency). */
+export const DEFAULT_EVACUATE_CONCURRENCY = 4;
+
+export function evacuateConcurrency(stored: Map<string, string>): number {
+  return stored.has("cluster.evacuate_concurrency") ? Number(stored.get("cluster.evacuate_concurrency")) : DEFAULT_EVACUATE_CONCURRENCY;
+}
 
 export interface ClusterSettings {
   offlineThresholdMs: number;

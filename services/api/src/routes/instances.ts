@@ -32,6 +32,8 @@ import {
   type LiveStatus,
 } from "../instances/instances.ts";
 import { endSession, newSession, send } from "../instances/exec.ts";
+import { moveStoppedInstance } from "../evacuation/move.ts";
+import { EVACUATION_MODES } from "../../../placement/src/evacuation/plan.ts";
 import { matches, parseFilter } from "../instances/filter.ts";
 import { liveMembers, placeNewInstance, type LiveMember } from "../instances/placement.ts";
 import { startTask } from "../operations/tasks.ts";
@@ -90,6 +92,15 @@ const execSchema = z.object({
   group: z.number().optional(),
   cwd: z.string().optional(),
 });
+const moveSchema = z
+  .object({
+    name: z.string().optional(),
+    migration: z.boolean().optional(),
+    live: z.boolean().optional(),
+    pool: z.string().optional(),
+    project: z.string().optional(),
+  })
+  .passthrough();
 const controlSchema = z.object({ command: z.string(), args: z.record(z.string(), z.string()).nullish(), signal: z.number().optional() });
 
 const listQuery = z.object({ recursion: z.enum(["0", "1", "2"]).optional(), "all-projects": z.string().optional(), filter: z.string().optional() }).passthrough();
@@ -121,6 +132,14 @@ async function expand(db: Database, project: string, profiles: string[], config:
   Object.assign(out.config, config);
   Object.assign(out.devices, devices);
   return out;
+}
+
+/** Instance config keys the cluster validates itself (LXD's words). */
+function validateInstanceConfig(config: Record<string, string>): void {
+  const v = config["cluster.evacuate"];
+  if (v !== undefined && v !== "" && !(EVACUATION_MODES as readonly string[]).includes(v)) {
+    throw ApiError.badRequest(`Invalid config: Invalid value "${v}" (not one of [${[...EVACUATION_MODES].sort().join(" ")}])`);
+  }
 }
 
 export function instanceRoutes(ctx: GatewayContext) {
@@ -227,6 +246,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       const agentName = agentNameFor(project, name);
       const profiles = b.profiles ?? ["default"];
       const config: Record<string, string> = { ...(b.config ?? {}) };
+      validateInstanceConfig(config);
       for (const [k, v] of Object.entries(image.properties)) config[`image.${k}`] = v;
       config["volatile.base_image"] = image.fingerprint;
       const devices = b.devices ?? {};
@@ -392,6 +412,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       const base = mode === "put" ? {} : Object.fromEntries(Object.entries(i.config).filter(([k]) => !k.startsWith("volatile.") && !k.startsWith("image.")));
       if (mode === "patch") for (const [k, v] of Object.entries(b.config ?? {})) if (v === "") delete base[k];
       const config = { ...base, ...userConfig, ...kept };
+      validateInstanceConfig(config);
       const devices = b.devices ?? (mode === "put" ? {} : i.devices);
       const profiles = b.profiles ?? i.profiles;
       const description = b.description ?? (mode === "put" ? "" : i.description);
@@ -411,6 +432,52 @@ export function instanceRoutes(ctx: GatewayContext) {
     };
     app.put("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => sendAsync(reply, view(await update(req, "put"))));
     app.patch("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => sendAsync(reply, view(await update(req, "patch"))));
+
+    // `lxc move NAME --target MEMBER` (5.0.2 sends {"name", "migration": true, "live": true, ...}
+    // with ?target=): a stopped instance's files go to the target member's agent, then
+    // the row names the target, then the source copy goes (evacuation/move.ts).
+    app.post("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const project = await requestProject(ctx.db, req);
+      const i = await findInstance(ctx.db, project, req.params.name);
+      const parsed = moveSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const b = parsed.data;
+      const targetName = queryParam(req, "target");
+      if (!b.migration) throw ApiError.badRequest(b.name && b.name !== i.name ? "Renaming instances is not supported yet" : "Only moving an instance to another cluster member is supported (lxc move NAME --target MEMBER)");
+      if (!targetName) throw ApiError.badRequest("Migrating to another server is not supported: move within the cluster with --target MEMBER");
+      if (b.name && b.name !== i.name) throw ApiError.badRequest("Renaming an instance while moving it is not supported yet");
+      if (b.pool) throw ApiError.badRequest("Moving to another storage pool is not supported yet");
+      if (b.project && b.project !== project) throw ApiError.badRequest("Moving to another project is not supported yet");
+      if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
+      const members = await liveMembers(ctx.db);
+      const to = members.find((m) => m.row.name === targetName);
+      if (!to) throw ApiError.notFound("Failed to get target node: Cluster member not found");
+      if (to.status === "Offline") throw ApiError.badRequest(`Target cluster member "${to.row.name}" is offline`);
+      if (to.status === "Evacuated") throw ApiError.badRequest(`Target cluster member "${to.row.name}" is evacuated`);
+      const from = await owner(i);
+      if (from.row.nodeId === to.row.nodeId) throw ApiError.badRequest(`Instance "${i.name}" is already on cluster member "${to.row.name}"`);
+      let running: boolean;
+      try {
+        running = liveStatus(await agents.get(from.row.address).instanceState(i.agentName)).status_code !== STOPPED.status_code;
+      } catch (e) {
+        throw agentError(e, from.row.name);
+      }
+      // LXD 5.0.2 tries a stateful (CRIU) stop and fails; containers cannot be live-migrated here.
+      if (running) throw ApiError.badRequest(`Instance "${i.name}" is running: stop it before moving it (containers cannot be live-migrated)`);
+      const { op } = await startTask(ctx.db, {
+        description: "Migrating instance",
+        project,
+        location: from.row.name,
+        resources: { containers: [`/1.0/containers/${i.name}`], instances: [`/1.0/instances/${i.name}`] },
+        run: async () => {
+          await moveStoppedInstance(ctx.db, agents, i, from, to, { statements: event("instance-migrated", i, to.row.name, req, { old_location: from.row.name }) });
+          return { metadata: null };
+        },
+        describe: (e) => agentMessage(e),
+        log,
+      });
+      return sendAsync(reply, view(op));
+    });
 
     app.post("/1.0/instances/:name/exec", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
       const project = await requestProject(ctx.db, req);

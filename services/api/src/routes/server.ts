@@ -22,7 +22,7 @@ import type { GatewayContext } from "../server.ts";
  * `storage` / `network`: the read-only storage pool and network listings the client
  * refuses to call without them.
  */
-export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "instances", "container_full", "api_filtering", "container_backup"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "clustering_evacuation", "instances", "container_full", "api_filtering", "container_backup"];
 
 export const SERVER_VERSION = "0.1.0";
 

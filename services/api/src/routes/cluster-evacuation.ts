@@ -1,0 +1,47 @@
+// POST /1.0/cluster/members/<name>/state: `lxc cluster evacuate|restore NAME --force`
+// (5.0.2 sends {"action": "evacuate"|"restore", "mode": ""}). Errors come back before
+// anything changes; otherwise a task operation ("Evacuating cluster member" /
+// "Restoring cluster member") runs the recorded plan (services/api/src/evacuation).
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { executePlan, planStatements, preparePlan, type EvacuationAction } from "../evacuation/evacuate.ts";
+import { AgentClients } from "../instances/agents.ts";
+import { startTask } from "../operations/tasks.ts";
+import { sendAsync, view } from "../operations/store.ts";
+import { ApiError } from "../response.ts";
+import type { GatewayContext } from "../server.ts";
+import { badBody } from "./objects.ts";
+
+const stateSchema = z.object({ action: z.string(), mode: z.string().nullish() }).passthrough();
+
+export function clusterEvacuationRoutes(ctx: GatewayContext) {
+  const agents = new AgentClients(ctx.tls);
+  const log = (line: string) => process.stderr.write(`shoal-api: ${line}\n`);
+  return async function (app: FastifyInstance) {
+    app.addHook("onClose", async () => agents.close());
+
+    app.post("/1.0/cluster/members/:name/state", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const parsed = stateSchema.safeParse(req.body ?? null);
+      if (!parsed.success) throw badBody(parsed.error);
+      const action = parsed.data.action;
+      if (action !== "evacuate" && action !== "restore") throw ApiError.badRequest(`Unknown cluster member state action "${action}" (evacuate or restore)`);
+      const plan = await preparePlan(ctx.db, agents, req.params.name, action as EvacuationAction, parsed.data.mode ?? "");
+      const id = randomUUID();
+      const { op } = await startTask(ctx.db, {
+        id,
+        description: action === "evacuate" ? "Evacuating cluster member" : "Restoring cluster member",
+        project: "default",
+        location: plan.member.row.name,
+        statements: planStatements(id, plan),
+        run: async (t) => ({ metadata: await executePlan(ctx.db, agents, id, plan.action, t, log) }),
+        log,
+      }).catch((e: unknown) => {
+        // The member's state changed meanwhile (a concurrent evacuate or restore).
+        if (/expect|changes|precondition/i.test(String(e))) throw ApiError.badRequest(action === "evacuate" ? "Cluster member is already evacuated" : "Cluster member is already restored");
+        throw e;
+      });
+      return sendAsync(reply, view(op));
+    });
+  };
+}

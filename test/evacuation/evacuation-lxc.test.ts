@@ -1,0 +1,202 @@
+// Moving, evacuating and restoring instances with real processes (`shoal member` with
+// the lxc driver, `shoal gateway`), real containers and the real `lxc` 5.0.2 client:
+// `lxc move NAME --target M` of a stopped instance (data written inside survives),
+// then `lxc cluster evacuate member1 --force` with running and stopped instances on
+// member1 (everything lands elsewhere, running ones running, data intact, member
+// EVACUATED, new launches skip it, a second evacuate is refused) and
+// `lxc cluster restore member1 --force` (exactly those instances come back, running
+// as before, member ONLINE). Timings are printed, not asserted.
+// Every container is made by this test and removed by name.
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { LXC, type RunResult } from "../api/support.ts";
+import { TestCluster } from "../cluster/support.ts";
+import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
+import { lxcSkipReason } from "../../services/member/test/support/env.ts";
+
+const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
+
+interface ListedInstance {
+  name: string;
+  status: string;
+  location: string;
+  config: Record<string, string>;
+}
+
+describe("move, evacuate and restore (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
+  const c = new TestCluster();
+  const MEMBERS = ["member1", "member2", "member3"];
+  const created = new Set<string>();
+  let image: BusyboxImage;
+
+  /** The real lxc with stdin at EOF (`lxc launch` reads a config from a non-terminal stdin). */
+  const run = (...args: string[]): Promise<RunResult> =>
+    new Promise((resolve) => {
+      const env = { PATH: process.env.PATH, HOME: c.env.LXD_CONF, LANG: "C", ...c.env };
+      const child = execFile(LXC, args, { env, timeout: 120_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? Number((err as NodeJS.ErrnoException).code) : null) : 0;
+        resolve({ code, stdout, stderr });
+      });
+      child.stdin?.end("");
+    });
+  const ok = async (...args: string[]) => {
+    const r = await run(...args);
+    assert.equal(r.code, 0, `lxc ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const fails = async (...args: string[]) => {
+    const r = await run(...args);
+    assert.notEqual(r.code, 0, `lxc ${args.join(" ")} should fail: ${r.stdout}`);
+    return r.stderr.trim();
+  };
+  const list = async (): Promise<ListedInstance[]> => JSON.parse(await ok("list", "--format", "json"));
+  const byName = async () => new Map((await list()).map((i) => [i.name, i]));
+  const launch = async (name: string, ...extra: string[]) => {
+    created.add(name);
+    return ok("launch", "bb", name, ...extra);
+  };
+  const write = (name: string, text: string) => ok("exec", name, "--", "sh", "-c", `echo ${text} > /root/marker; sync`);
+  const read = async (name: string) => (await ok("exec", name, "--", "cat", "/root/marker")).trim();
+
+  before(async () => {
+    chmodSync(c.dir, 0o711);
+    mkdirSync(join(c.dir, "members"), { mode: 0o711 });
+    image = buildBusyboxImage();
+    await c.bootstrap("member1");
+    for (const name of MEMBERS.slice(1)) await c.join(name, await c.token(name));
+    await ok("image", "import", image.path, "--alias", "bb");
+  });
+
+  after(async () => {
+    for (const name of created) await run("delete", "--force", name);
+    for (const m of MEMBERS) {
+      for (const name of created) {
+        try {
+          execFileSync("lxc-stop", ["-P", join(c.memberDir(m), "agent", "lxc"), "-n", name, "-k"], { stdio: "ignore", timeout: 20_000 });
+        } catch {
+          /* not running there */
+        }
+      }
+    }
+    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-3000)}\n`);
+    await c.close();
+    image?.cleanup();
+  });
+
+  test("lxc move --target: a stopped instance's data moves; running, unknown, same member refused", async () => {
+    await launch("mv1", "--target", "member1");
+    await write("mv1", "moved-data");
+    assert.match(await fails("move", "mv1", "--target", "member2"), /running/);
+    await ok("stop", "mv1", "--force");
+    assert.match(await fails("move", "mv1", "--target", "nosuchmember"), /Cluster member not found/);
+    assert.match(await fails("move", "mv1", "--target", "member1"), /already on cluster member "member1"/);
+    const t0 = Date.now();
+    await ok("move", "mv1", "--target", "member2");
+    process.stdout.write(`# lxc move of a stopped busybox container: ${Date.now() - t0} ms\n`);
+    const mv1 = (await byName()).get("mv1")!;
+    assert.equal(mv1.location, "member2");
+    assert.equal(mv1.status, "Stopped");
+    await ok("start", "mv1");
+    assert.equal(await read("mv1"), "moved-data");
+    // The old copy is gone from member1's agent: moving back works.
+    await ok("stop", "mv1", "--force");
+    await ok("move", "mv1", "--target", "member1");
+    assert.equal((await byName()).get("mv1")!.location, "member1");
+    await ok("delete", "mv1");
+    created.delete("mv1");
+  });
+
+  test("cluster.evacuate is validated as an instance key", async () => {
+    await launch("v1", "--target", "member3");
+    assert.match(await fails("config", "set", "v1", "cluster.evacuate=bogus"), /Invalid value "bogus" \(not one of \[auto live-migrate migrate stop\]\)/);
+    await ok("config", "set", "v1", "cluster.evacuate=auto");
+    await ok("delete", "--force", "v1");
+    created.delete("v1");
+  });
+
+  const RUNNING = ["r1", "r2", "r3"];
+  const STOPPED = ["s1"];
+
+  test("lxc cluster evacuate member1 --force: everything moves, running ones running, data intact", async () => {
+    for (const n of [...RUNNING, ...STOPPED]) {
+      await launch(n, "--target", "member1");
+      await write(n, `data-of-${n}`);
+    }
+    for (const n of STOPPED) await ok("stop", n, "--force");
+    const t0 = Date.now();
+    const out = await run("cluster", "evacuate", "member1", "--force");
+    process.stdout.write(`# lxc cluster evacuate member1 (${RUNNING.length} running + ${STOPPED.length} stopped busybox containers): ${Date.now() - t0} ms\n`);
+    assert.equal(out.code, 0, out.stderr);
+    const all = await byName();
+    for (const n of [...RUNNING, ...STOPPED]) {
+      const i = all.get(n)!;
+      assert.notEqual(i.location, "member1", `${n} should have left member1`);
+      assert.equal(i.status, RUNNING.includes(n) ? "Running" : "Stopped", n);
+      assert.equal(i.config["volatile.evacuate.origin"], "member1", n);
+    }
+    // Spread rather than piled onto one member.
+    const targets = new Set(RUNNING.map((n) => all.get(n)!.location));
+    assert.equal(targets.size, 2, JSON.stringify([...all.values()].map((i) => [i.name, i.location])));
+    for (const n of RUNNING) assert.equal(await read(n), `data-of-${n}`);
+    const m1 = (await c.members()).find((m) => m.server_name === "member1")!;
+    assert.equal(m1.status, "Evacuated");
+    assert.match(await ok("cluster", "list"), /member1 .*EVACUATED/);
+  });
+
+  test("an evacuated member takes no new instance; evacuating it again is refused", async () => {
+    await launch("n1");
+    assert.notEqual((await byName()).get("n1")!.location, "member1");
+    created.add("n2");
+    assert.match(await fails("launch", "bb", "n2", "--target", "member1"), /evacuated/i);
+    created.delete("n2");
+    assert.match(await fails("cluster", "evacuate", "member1", "--force"), /Cluster member is already evacuated/);
+    assert.match(await fails("move", "n1", "--target", "member1"), /evacuated|running/);
+  });
+
+  test("lxc cluster restore member1 --force: exactly those instances come back, running as before", async () => {
+    const t0 = Date.now();
+    const out = await run("cluster", "restore", "member1", "--force");
+    process.stdout.write(`# lxc cluster restore member1 (${RUNNING.length} running + ${STOPPED.length} stopped): ${Date.now() - t0} ms\n`);
+    assert.equal(out.code, 0, out.stderr);
+    const all = await byName();
+    for (const n of [...RUNNING, ...STOPPED]) {
+      const i = all.get(n)!;
+      assert.equal(i.location, "member1", n);
+      assert.equal(i.status, RUNNING.includes(n) ? "Running" : "Stopped", n);
+      assert.equal(i.config["volatile.evacuate.origin"], undefined, n);
+    }
+    assert.notEqual(all.get("n1")!.location, "member1");
+    for (const n of RUNNING) assert.equal(await read(n), `data-of-${n}`);
+    const m1 = (await c.members()).find((m) => m.server_name === "member1")!;
+    assert.equal(m1.status, "Online");
+    assert.match(await fails("cluster", "restore", "member1", "--force"), /Cluster member is already restored/);
+  });
+
+  test("cluster.evacuate=stop keeps an instance in place, stopped; restore starts it again", async () => {
+    await ok("config", "set", "r1", "cluster.evacuate=stop");
+    await ok("cluster", "evacuate", "member1", "--force");
+    let all = await byName();
+    assert.equal(all.get("r1")!.location, "member1");
+    assert.equal(all.get("r1")!.status, "Stopped");
+    assert.equal(all.get("r2")!.status, "Running");
+    assert.notEqual(all.get("r2")!.location, "member1");
+    await ok("cluster", "restore", "member1", "--force");
+    all = await byName();
+    for (const n of RUNNING) {
+      assert.equal(all.get(n)!.location, "member1", n);
+      assert.equal(all.get(n)!.status, "Running", n);
+    }
+    assert.equal(all.get("s1")!.status, "Stopped");
+  });
+
+  test("cleanup: delete every instance this test made", async () => {
+    for (const n of [...created]) {
+      await ok("delete", "--force", n);
+      created.delete(n);
+    }
+    assert.deepEqual(await list(), []);
+  });
+});
