@@ -192,6 +192,36 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
     assert.equal(all.get("s1")!.status, "Stopped");
   });
 
+  test("instances.placement.scriptlet chooses evacuation targets (reason evacuation); a failing one refuses the evacuation", async () => {
+    const toMember3 = [
+      "def instance_placement(request, candidate_members):",
+      '    if request.reason == "evacuation":',
+      '        set_target("member3")',
+      "        return",
+      "    set_target(candidate_members[0].server_name)",
+      "",
+    ].join("\n");
+    await ok("config", "set", "instances.placement.scriptlet", toMember3);
+    try {
+      await ok("config", "unset", "r1", "cluster.evacuate");
+      await ok("cluster", "evacuate", "member1", "--force");
+      let all = await byName();
+      for (const n of RUNNING) assert.equal(all.get(n)!.location, "member3", `${n} should follow the scriptlet to member3`);
+      await ok("cluster", "restore", "member1", "--force");
+      all = await byName();
+      for (const n of RUNNING) assert.equal(all.get(n)!.location, "member1", n);
+
+      await ok("config", "set", "instances.placement.scriptlet", "def instance_placement(request, candidate_members):\n    fail('maintenance freeze')\n");
+      const refused = await run("cluster", "evacuate", "member1", "--force");
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /Instance placement scriptlet failed for .*maintenance freeze/);
+      const after = await c.members();
+      assert.equal(after.find((m) => m.server_name === "member1")!.status, "Online", "a refused evacuation changes nothing");
+    } finally {
+      await ok("config", "unset", "instances.placement.scriptlet");
+    }
+  });
+
   test("cleanup: delete every instance this test made", async () => {
     for (const n of [...created]) {
       await ok("delete", "--force", n);

@@ -19,6 +19,8 @@ import { liveMembers, type LiveMember } from "../instances/placement.ts";
 import type { TaskContext } from "../operations/tasks.ts";
 import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
+import type { MemberClients } from "../cluster/member-service.ts";
+import { scriptletSession } from "../placement/scriptlet-run.ts";
 import { moveStoppedInstance, stopCleanThenForced } from "./move.ts";
 
 export type EvacuationAction = "evacuate" | "restore";
@@ -62,7 +64,14 @@ function planned(rows: InstanceRow[], members: LiveMember[], running: Map<string
 }
 
 /** Plans an evacuation or a restore; throws the LXD-style error when it cannot be done. */
-export async function preparePlan(db: Database, agents: AgentClients, memberName: string, action: EvacuationAction, mode: string): Promise<PreparedPlan> {
+export async function preparePlan(
+  db: Database,
+  agents: AgentClients,
+  memberName: string,
+  action: EvacuationAction,
+  mode: string,
+  scriptlet?: { members: MemberClients; location: string },
+): Promise<PreparedPlan> {
   const members = await liveMembers(db);
   const member = members.find((m) => m.row.name === memberName);
   if (!member) throw ApiError.notFound("Failed to update cluster member state: Cluster member not found");
@@ -87,7 +96,21 @@ export async function preparePlan(db: Database, agents: AgentClients, memberName
       instances: counts.get(m.row.nodeId) ?? 0,
       project_instances: 0,
     }));
-    const plan = planEvacuation({ member: member.row.name, memberStatus, mode: mode || undefined, instances: planned(mine, members, running), members: policy });
+    // With instances.placement.scriptlet set, it chooses each target (reason "evacuation").
+    const session = scriptlet ? await scriptletSession(db, scriptlet.members, { location: scriptlet.location }) : undefined;
+    const chooseTarget = session
+      ? (inst: PlannedInstance, candidates: readonly PolicyMember[]) => {
+          const row = mine.find((r) => r.project === inst.project && r.name === inst.name);
+          const run = session.run(
+            { instance: { name: inst.name, project: inst.project, type: inst.type, config: inst.config, devices: row?.devices ?? {}, profiles: row?.profiles ?? [] }, reason: "evacuation", project: inst.project },
+            candidates.map((c) => c.name),
+          );
+          if (run.error) return { error: run.error };
+          return run.target ? { target: run.target } : { error: "it did not choose a member (call set_target)" };
+        }
+      : undefined;
+    const plan = planEvacuation({ member: member.row.name, memberStatus, mode: mode || undefined, instances: planned(mine, members, running), members: policy, chooseTarget });
+    await session?.publishLogs();
     if (!plan.ok) throw new ApiError(plan.status, plan.error);
     return { member, action, mode, steps: plan.steps };
   }

@@ -69,23 +69,29 @@ function resourcesOf(s: MemberState): ClusterMemberResources {
 }
 
 /**
- * Runs `source` (default: the configured scriptlet) for `request` over the online
- * members, publishing its logs as `logging` events located at `location`.
+ * A scriptlet ready to run synchronously many times (an evacuation places several
+ * instances): the online members, their state fetched once, and the logs of every run
+ * collected for publishing.
  */
-export async function runScriptlet(
-  db: Database,
-  members: MemberClients,
-  opts: { source?: string; request: PlacementRequest; location: string; candidates?: readonly string[] },
-): Promise<ScriptletRun> {
+export interface ScriptletSession {
+  source: string;
+  /** The online members, as candidates. */
+  members: ClusterMemberCandidate[];
+  run(request: PlacementRequest, candidates?: readonly string[]): ScriptletRun;
+  /** Publishes every run's logs as `logging` events. */
+  publishLogs(): Promise<void>;
+}
+
+/** A session for `source`, or the configured scriptlet; undefined when none is set and none was sent. */
+export async function scriptletSession(db: Database, members: MemberClients, opts: { source?: string; location: string }): Promise<ScriptletSession | undefined> {
   const stored = await readStoredConfig(db);
   const source = opts.source ?? stored.get(SCRIPTLET_KEY);
-  if (!source) throw ApiError.badRequest(`No placement scriptlet: set ${SCRIPTLET_KEY} or send one`);
+  if (!source) return undefined;
   const { offlineThresholdMs } = clusterSettings(stored);
   const [rows, status] = await Promise.all([listMembers(db), db.status()]);
   const now = Date.now();
-  // The online members, or those the placement policy let through (target, scheduler, project).
-  const online = rows.filter((m) => memberView(m, status, now, offlineThresholdMs).status === "Online" && (!opts.candidates || opts.candidates.includes(m.name)));
-  const candidates: ClusterMemberCandidate[] = online.map((m) => memberView(m, status, now, offlineThresholdMs));
+  const online = rows.filter((m) => memberView(m, status, now, offlineThresholdMs).status === "Online");
+  const views: ClusterMemberCandidate[] = online.map((m) => memberView(m, status, now, offlineThresholdMs));
   const states = new Map<string, MemberState>();
   await Promise.all(
     online.map(async (m) => {
@@ -98,24 +104,53 @@ export async function runScriptlet(
     if (!s) throw new Error(`no resources known for cluster member "${name}"`);
     return s;
   };
-  const result = runPlacementScriptlet(source, opts.request, candidates, {
-    getClusterMemberResources: (name) => resourcesOf(need(name)),
-    getClusterMemberState: (name) => stateOf(need(name)),
-    getInstanceResources: () => instanceResources(opts.request),
-  });
-  const events: ExecStatement[] = result.logs.flatMap((l) => {
-    const ev: LxdEvent = {
-      type: "logging",
-      timestamp: new Date().toISOString(),
-      metadata: {
-        message: l.message,
-        level: l.level === "warn" ? "warning" : l.level,
-        context: { scriptlet: SCRIPTLET_KEY, instance: opts.request.instance.name, project: opts.request.project, reason: opts.request.reason },
-      },
-      location: opts.location,
-    };
-    return publishStatements(ev);
-  });
-  if (events.length) await db.exec(events);
-  return { ...result, candidates: candidates.map((c) => c.server_name) };
+  const events: ExecStatement[] = [];
+  return {
+    source,
+    members: views,
+    run: (request, candidateNames) => {
+      // The online members, or those the placement rules let through (target, scheduler, project).
+      const candidates = candidateNames ? views.filter((v) => candidateNames.includes(v.server_name)) : views;
+      const result = runPlacementScriptlet(source, request, candidates, {
+        getClusterMemberResources: (name) => resourcesOf(need(name)),
+        getClusterMemberState: (name) => stateOf(need(name)),
+        getInstanceResources: () => instanceResources(request),
+      });
+      for (const l of result.logs) {
+        const ev: LxdEvent = {
+          type: "logging",
+          timestamp: new Date().toISOString(),
+          metadata: {
+            message: l.message,
+            level: l.level === "warn" ? "warning" : l.level,
+            context: { scriptlet: SCRIPTLET_KEY, instance: request.instance.name, project: request.project, reason: request.reason },
+          },
+          location: opts.location,
+        };
+        events.push(...publishStatements(ev));
+      }
+      return { ...result, candidates: candidates.map((c) => c.server_name) };
+    },
+    publishLogs: async () => {
+      const batch = events.splice(0);
+      if (batch.length) await db.exec(batch);
+    },
+  };
+}
+
+/**
+ * Runs `source` (default: the configured scriptlet) for `request` over the online
+ * members (or `candidates` among them), publishing its logs as `logging` events
+ * located at `location`.
+ */
+export async function runScriptlet(
+  db: Database,
+  members: MemberClients,
+  opts: { source?: string; request: PlacementRequest; location: string; candidates?: readonly string[] },
+): Promise<ScriptletRun> {
+  const session = await scriptletSession(db, members, opts);
+  if (!session) throw ApiError.badRequest(`No placement scriptlet: set ${SCRIPTLET_KEY} or send one`);
+  const run = session.run(opts.request, opts.candidates);
+  await session.publishLogs();
+  return run;
 }

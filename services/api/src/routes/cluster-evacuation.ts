@@ -26,7 +26,7 @@ export function clusterEvacuationRoutes(ctx: GatewayContext) {
       if (!parsed.success) throw badBody(parsed.error);
       const action = parsed.data.action;
       if (action !== "evacuate" && action !== "restore") throw ApiError.badRequest(`Unknown cluster member state action "${action}" (evacuate or restore)`);
-      const plan = await preparePlan(ctx.db, agents, req.params.name, action as EvacuationAction, parsed.data.mode ?? "");
+      const plan = await preparePlan(ctx.db, agents, req.params.name, action as EvacuationAction, parsed.data.mode ?? "", { members: ctx.members, location: ctx.serverName });
       const id = randomUUID();
       const { op } = await startTask(ctx.db, {
         id,

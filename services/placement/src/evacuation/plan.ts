@@ -65,6 +65,12 @@ export interface EvacuationInput {
   instances: PlannedInstance[];
   /** Every member of the cluster (the evacuated one included; it is skipped). */
   members: PolicyMember[];
+  /**
+   * Chooses among the candidates the rules allow (best first) instead of the default
+   * policy: the placement scriptlet with reason `evacuation`. A chosen member that is
+   * not a candidate, or an error, fails the whole plan.
+   */
+  chooseTarget?(inst: PlannedInstance, candidates: readonly PolicyMember[]): { target: string } | { error: string };
 }
 
 function effectiveMode(mode: string | undefined, inst: PlannedInstance): EvacuationMode | string {
@@ -94,7 +100,14 @@ export function planEvacuation(input: EvacuationInput): Plan {
       continue;
     }
     const r = filterCandidates(members, { architecture: inst.architecture, project: { name: inst.project } });
-    const target = r.ok && r.candidates.length ? rankCandidates(r.candidates, members)[0] : undefined;
+    const ranked = r.ok ? rankCandidates(r.candidates, members) : [];
+    let target = ranked[0];
+    if (target && input.chooseTarget) {
+      const choice = input.chooseTarget(inst, ranked);
+      if ("error" in choice) return { ok: false, status: 400, error: `Instance placement scriptlet failed for "${inst.name}" in project "${inst.project}": ${choice.error}` };
+      target = ranked.find((m) => m.name === choice.target)!;
+      if (!target) return { ok: false, status: 400, error: `Instance placement scriptlet chose "${choice.target}" for "${inst.name}", which cannot take it` };
+    }
     if (!target) {
       if (mode === "auto") {
         steps.push({ project: inst.project, name: inst.name, action: "stop", stopFirst: inst.running, startAfter: false, origin: staysOrigin, reason: "no member can take it: stopped in place" });
