@@ -20,9 +20,13 @@ import type { GatewayContext } from "../server.ts";
  * with the member (gateway) name as `location`. `projects`: /1.0/projects (CRUD and
  * rename; the client then also sends ?project= and calls /1.0/projects in remote add).
  * `storage` / `network`: the read-only storage pool and network listings the client
- * refuses to call without them.
+ * refuses to call without them. `clustering*`: membership (services/api/README.md
+ * "Cluster membership"). `instances`, `container_full`, `api_filtering`,
+ * `container_backup`: the instance API the client needs for launch/list/info.
+ * `instances_placement_scriptlet`: new instances and evacuation targets placed by
+ * `instances.placement.scriptlet`.
  */
-export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "clustering_evacuation", "instances", "container_full", "api_filtering", "container_backup"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "clustering_evacuation", "instances", "container_full", "api_filtering", "container_backup", "instances_placement_scriptlet"];
 
 export const SERVER_VERSION = "0.1.0";
 
