@@ -10,12 +10,11 @@
 //   evacuate MEMBER [mode=M]     plan an evacuation, apply it to the story's state, print the steps
 //   restore MEMBER               plan a restore, apply it, print the steps
 //   show                         where every instance is, and its state
-import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { test } from "node:test";
 import { planEvacuation, planRestore, type EvacuationStep, type PlannedInstance } from "../src/evacuation/plan.ts";
 import type { MemberStatus, PolicyMember } from "../src/policy/index.ts";
-import { parse, rewrite } from "../../raft/test/core/datadriven.ts";
+import { checkStoryFile } from "../../raft/test/core/datadriven.ts";
 
 class Story {
   members: PolicyMember[] = [];
@@ -117,18 +116,7 @@ class Story {
 const dir = new URL("./testdata/", import.meta.url);
 for (const file of readdirSync(dir).filter((f) => f.startsWith("evacuation-") && f.endsWith(".txt")).sort()) {
   test(`evacuation story ${file}`, () => {
-    const path = new URL(file, dir);
-    const text = readFileSync(path, "utf8");
-    const blocks = parse(text, file);
     const story = new Story();
-    const actual: string[] = [];
-    const mismatches: string[] = [];
-    for (const b of blocks) {
-      const out = story.run(b.name, b.args);
-      actual.push(out);
-      if (out !== b.expected) mismatches.push(`${file}:${b.line}: ${b.name} ${b.args.join(" ")}\n--- expected\n${b.expected}\n--- actual\n${out}`);
-    }
-    if (process.env.REWRITE) return writeFileSync(path, rewrite(text, blocks, actual));
-    assert.equal(mismatches.length, 0, `${mismatches.join("\n\n")}\n\n(run with REWRITE=1 to accept, then read the diff)`);
+    checkStoryFile(new URL(file, dir), (name, args) => story.run(name, args));
   });
 }

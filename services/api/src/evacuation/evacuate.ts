@@ -15,7 +15,7 @@ import { MEMBER_STATE } from "../cluster/members.ts";
 import { evacuateConcurrency } from "../cluster/settings.ts";
 import { agentMessage, type AgentClients } from "../instances/agents.ts";
 import { findInstance, listInstances, liveStatus, type InstanceRow } from "../instances/instances.ts";
-import { liveMembers, type LiveMember } from "../instances/placement.ts";
+import { liveMembers, policyMembers, type LiveMember } from "../instances/placement.ts";
 import type { TaskContext } from "../operations/tasks.ts";
 import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
@@ -84,18 +84,9 @@ export async function preparePlan(
     const mine = rows.filter((r) => r.nodeId === member.row.nodeId);
     const running = await runningByMember(agents, [member]);
     if (memberStatus !== "OFFLINE" && mine.length && !running.has(member.row.nodeId)) throw new ApiError(503, `Cluster member "${member.row.name}" is not reachable`);
-    const counts = new Map<string, number>();
-    for (const r of rows) counts.set(r.nodeId, (counts.get(r.nodeId) ?? 0) + 1);
-    const policy: PolicyMember[] = members.map((m) => ({
-      name: m.row.name,
-      status: m.status === "Online" ? "ONLINE" : m.status === "Evacuated" ? "EVACUATED" : "OFFLINE",
-      architecture: m.row.architecture,
-      failure_domain: m.row.failureDomain || "default",
-      groups: m.row.groups,
-      config: m.row.config,
-      instances: counts.get(m.row.nodeId) ?? 0,
-      project_instances: 0,
-    }));
+    const counts = new Map<string, { all: number; project: number }>();
+    for (const r of rows) counts.set(r.nodeId, { all: (counts.get(r.nodeId)?.all ?? 0) + 1, project: 0 });
+    const policy = policyMembers(members, counts);
     // With instances.placement.scriptlet set, it chooses each target (reason "evacuation").
     const session = scriptlet ? await scriptletSession(db, scriptlet.members, { location: scriptlet.location }) : undefined;
     const chooseTarget = session

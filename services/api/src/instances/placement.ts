@@ -39,6 +39,20 @@ export function memberByNode(members: LiveMember[], nodeId: string): LiveMember 
   return m;
 }
 
+/** Members as the placement policy sees them, with their instance counts (all, and the request's project). */
+export function policyMembers(members: LiveMember[], counts: Map<string, { all: number; project: number }>): PolicyMember[] {
+  return members.map((m) => ({
+    name: m.row.name,
+    status: m.status === "Online" ? "ONLINE" : m.status === "Evacuated" ? "EVACUATED" : "OFFLINE",
+    architecture: m.row.architecture,
+    failure_domain: m.row.failureDomain || "default",
+    groups: m.row.groups,
+    config: m.row.config,
+    instances: counts.get(m.row.nodeId)?.all ?? 0,
+    project_instances: counts.get(m.row.nodeId)?.project ?? 0,
+  }));
+}
+
 /** The project's placement restrictions (restricted.cluster.*), from its config. */
 async function policyProject(db: Database, project: string): Promise<PolicyProject> {
   const r = await db.query("SELECT config FROM projects WHERE name = ?", [project]);
@@ -70,16 +84,7 @@ export async function placeNewInstance(
     policyProject(db, opts.project),
   ]);
   const byNode = new Map(counts.rows.map((r) => [String(r[0]), { all: Number(r[1]), project: Number(r[2]) }]));
-  const policy: PolicyMember[] = members.map((m) => ({
-    name: m.row.name,
-    status: m.status === "Online" ? "ONLINE" : m.status === "Evacuated" ? "EVACUATED" : "OFFLINE",
-    architecture: m.row.architecture,
-    failure_domain: m.row.failureDomain || "default",
-    groups: m.row.groups,
-    config: m.row.config,
-    instances: byNode.get(m.row.nodeId)?.all ?? 0,
-    project_instances: byNode.get(m.row.nodeId)?.project ?? 0,
-  }));
+  const policy = policyMembers(members, byNode);
   const request = {
     architecture: opts.architecture || undefined,
     target: opts.target || undefined,

@@ -46,7 +46,8 @@ function instanceResources(req: PlacementRequest): InstanceResources {
   };
 }
 
-function stateOf(s: MemberState): ClusterMemberState {
+/** A member's state as LXD shows it (GET /1.0/cluster/members/<name>/state). */
+export function stateOf(s: MemberState): ClusterMemberState {
   return {
     sysinfo: {
       uptime: s.uptimeSeconds,

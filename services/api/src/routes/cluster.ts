@@ -14,6 +14,7 @@ import { checkClusterCertificate, rotationStatements } from "../cluster/certific
 import { handOver } from "../cluster/handover.ts";
 import { clusterSettings } from "../cluster/settings.ts";
 import { sendAsync, view } from "../operations/store.ts";
+import { stateOf } from "../placement/scriptlet-run.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
 import { badBody, checkIfMatch, etagOf, ifMatch, preconditionAs412, recursive, sortedJson } from "./objects.ts";
@@ -260,21 +261,7 @@ export function clusterRoutes(ctx: GatewayContext) {
       } catch {
         throw new ApiError(503, `Cluster member "${m.name}" is not reachable`);
       }
-      return sendSync(reply, {
-        sysinfo: {
-          uptime: s.uptimeSeconds,
-          load_averages: [s.load1, s.load5, s.load15],
-          total_ram: s.memoryTotal,
-          free_ram: s.memoryFree,
-          shared_ram: 0,
-          buffered_ram: 0,
-          total_swap: s.swapTotal,
-          free_swap: s.swapTotal - s.swapUsed,
-          processes: s.processes,
-          logical_cpus: s.logicalCpus,
-        },
-        storage_pools: {},
-      });
+      return sendSync(reply, stateOf(s));
     });
   };
 }

@@ -8,11 +8,10 @@
 //   set max_voters=N max_standby=M                          change the targets
 //   offline ID | online ID | leave ID | leader ID | remove ID | domain ID D
 //   rebalance       apply changes until there are none (prints each), then the roles
-import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { test } from "node:test";
 import { nextRoleChange, type DatabaseRole, type RoleMember, type RoleTargets } from "../../src/cluster/rebalance.ts";
-import { parse, rewrite } from "../../../raft/test/core/datadriven.ts";
+import { checkStoryFile } from "../../../raft/test/core/datadriven.ts";
 
 class Story {
   members: RoleMember[] = [];
@@ -97,18 +96,7 @@ class Story {
 const dir = new URL("./testdata/", import.meta.url);
 for (const file of readdirSync(dir).filter((f) => f.startsWith("rebalance-") && f.endsWith(".txt")).sort()) {
   test(`rebalancer story ${file}`, () => {
-    const path = new URL(file, dir);
-    const text = readFileSync(path, "utf8");
-    const blocks = parse(text, file);
     const story = new Story();
-    const actual: string[] = [];
-    const mismatches: string[] = [];
-    for (const b of blocks) {
-      const out = story.run(b.name, b.args);
-      actual.push(out);
-      if (out !== b.expected) mismatches.push(`${file}:${b.line}: ${b.name} ${b.args.join(" ")}\n--- expected\n${b.expected}\n--- actual\n${out}`);
-    }
-    if (process.env.REWRITE) return writeFileSync(path, rewrite(text, blocks, actual));
-    assert.equal(mismatches.length, 0, `${mismatches.join("\n\n")}\n\n(run with REWRITE=1 to accept, then read the diff)`);
+    checkStoryFile(new URL(file, dir), (name, args) => story.run(name, args));
   });
 }
