@@ -8,51 +8,23 @@
 // as before, member ONLINE). Timings are printed, not asserted.
 // Every container is made by this test and removed by name.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LXC, type RunResult } from "../api/support.ts";
+import { LXC } from "../api/support.ts";
 import { TestCluster } from "../cluster/support.ts";
+import { killLeftovers, lxcClient, startContainerCluster } from "../instances/support.ts";
 import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
 const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
-
-interface ListedInstance {
-  name: string;
-  status: string;
-  location: string;
-  config: Record<string, string>;
-}
 
 describe("move, evacuate and restore (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
   const c = new TestCluster();
   const MEMBERS = ["member1", "member2", "member3"];
   const created = new Set<string>();
   let image: BusyboxImage;
-
-  /** The real lxc with stdin at EOF (`lxc launch` reads a config from a non-terminal stdin). */
-  const run = (...args: string[]): Promise<RunResult> =>
-    new Promise((resolve) => {
-      const env = { PATH: process.env.PATH, HOME: c.env.LXD_CONF, LANG: "C", ...c.env };
-      const child = execFile(LXC, args, { env, timeout: 120_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? Number((err as NodeJS.ErrnoException).code) : null) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin?.end("");
-    });
-  const ok = async (...args: string[]) => {
-    const r = await run(...args);
-    assert.equal(r.code, 0, `lxc ${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const fails = async (...args: string[]) => {
-    const r = await run(...args);
-    assert.notEqual(r.code, 0, `lxc ${args.join(" ")} should fail: ${r.stdout}`);
-    return r.stderr.trim();
-  };
-  const list = async (): Promise<ListedInstance[]> => JSON.parse(await ok("list", "--format", "json"));
+  const { run, ok, fails, list } = lxcClient(c, 120_000);
   const byName = async () => new Map((await list()).map((i) => [i.name, i]));
   const launch = async (name: string, ...extra: string[]) => {
     created.add(name);
@@ -62,25 +34,14 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
   const read = async (name: string) => (await ok("exec", name, "--", "cat", "/root/marker")).trim();
 
   before(async () => {
-    chmodSync(c.dir, 0o711);
-    mkdirSync(join(c.dir, "members"), { mode: 0o711 });
     image = buildBusyboxImage();
-    await c.bootstrap("member1");
-    for (const name of MEMBERS.slice(1)) await c.join(name, await c.token(name));
+    await startContainerCluster(c, MEMBERS);
     await ok("image", "import", image.path, "--alias", "bb");
   });
 
   after(async () => {
     for (const name of created) await run("delete", "--force", name);
-    for (const m of MEMBERS) {
-      for (const name of created) {
-        try {
-          execFileSync("lxc-stop", ["-P", join(c.memberDir(m), "agent", "lxc"), "-n", name, "-k"], { stdio: "ignore", timeout: 20_000 });
-        } catch {
-          /* not running there */
-        }
-      }
-    }
+    killLeftovers(c, MEMBERS, created);
     if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-3000)}\n`);
     await c.close();
     image?.cleanup();

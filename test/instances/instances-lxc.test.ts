@@ -6,82 +6,36 @@
 // Every container is made by this test and removed by name (lxc delete, then
 // lxc-stop -k on the members' own lxcpaths as a fallback).
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LXC, type RunResult } from "../api/support.ts";
+import { LXC } from "../api/support.ts";
 import { TestCluster } from "../cluster/support.ts";
+import { killLeftovers, lxcClient, startContainerCluster } from "./support.ts";
 import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
 const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
-
-interface ListedInstance {
-  name: string;
-  status: string;
-  location: string;
-  state: { pid: number; processes: number; status: string } | null;
-}
 
 describe("instances and images across members (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
   const c = new TestCluster();
   const MEMBERS = ["member1", "member2", "member3"];
   const created = new Set<string>();
   let image: BusyboxImage;
-
-  /** The real lxc with `input` on its stdin (then EOF). */
-  const runWith = (input: string, ...args: string[]): Promise<RunResult> =>
-    new Promise((resolve) => {
-      const env = { PATH: process.env.PATH, HOME: c.env.LXD_CONF, LANG: "C", ...c.env };
-      const child = execFile(LXC, args, { env, timeout: 60_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? Number((err as NodeJS.ErrnoException).code) : null) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin?.end(input);
-    });
-  /**
-   * The real lxc with stdin at EOF: `lxc launch|init` read a YAML config from a stdin
-   * that is not a terminal, and would wait forever on an open pipe.
-   */
-  const run = (...args: string[]): Promise<RunResult> => runWith("", ...args);
-  const ok = async (...args: string[]) => {
-    const r = await run(...args);
-    assert.equal(r.code, 0, `lxc ${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const fails = async (...args: string[]) => {
-    const r = await run(...args);
-    assert.notEqual(r.code, 0, `lxc ${args.join(" ")} should fail: ${r.stdout}`);
-    return r.stderr.trim();
-  };
-  const list = async (): Promise<ListedInstance[]> => JSON.parse(await ok("list", "--format", "json"));
+  const { runWith, run, ok, fails, list } = lxcClient(c);
   const launch = async (name: string, ...extra: string[]) => {
     created.add(name);
     return ok("launch", "bb", name, ...extra);
   };
 
   before(async () => {
-    // Unprivileged containers (host uid 1000000) must traverse every parent of their rootfs.
-    chmodSync(c.dir, 0o711);
-    mkdirSync(join(c.dir, "members"), { mode: 0o711 });
     image = buildBusyboxImage();
-    await c.bootstrap("member1");
-    for (const name of MEMBERS.slice(1)) await c.join(name, await c.token(name));
+    await startContainerCluster(c, MEMBERS);
   });
 
   after(async () => {
     for (const name of created) await run("delete", "--force", name);
-    // Fallback for anything an aborted test left running: only our names, only our lxcpaths.
-    for (const m of MEMBERS) {
-      for (const name of created) {
-        try {
-          execFileSync("lxc-stop", ["-P", join(c.memberDir(m), "agent", "lxc"), "-n", name, "-k"], { stdio: "ignore", timeout: 20_000 });
-        } catch {
-          /* not running there */
-        }
-      }
-    }
+    killLeftovers(c, MEMBERS, created);
     if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-3000)}\n`);
     await c.close();
     image?.cleanup();
