@@ -128,6 +128,8 @@ describe("instances and images across members (real processes, real containers, 
     assert.match(await fails("launch", "bb", "e3", "--target", "@nosuchgroup"), /Cluster group "nosuchgroup" doesn't exist/);
     assert.match(await fails("launch", "bb", "c2"), /already exists/);
     assert.match(await fails("launch", "bb", "bad_name"), /Invalid instance name/);
+    // A member holding instances is not removed (unless --force, which forgets them).
+    assert.match(await fails("cluster", "remove", "member2"), /Node still has the following containers: .*c1/);
     const names = (await list()).map((i) => i.name).sort();
     assert.deepEqual(names, ["c1", "c2", "c3", "c4", "c5"]);
   });
