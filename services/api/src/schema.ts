@@ -258,6 +258,15 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    statements: [
+      // Evacuation plans are executed by the coordinator: `owner_term` is the Raft term
+      // of the coordinator that claimed a plan. A coordinator of a newer term takes over
+      // a running plan (its predecessor's writes are fenced by the coordinator row).
+      "ALTER TABLE evacuation_plans ADD COLUMN owner_term INTEGER NOT NULL DEFAULT 0",
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

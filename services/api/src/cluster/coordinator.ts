@@ -5,7 +5,8 @@
 //   - heartbeats every member and records who answered,
 //   - applies the next database role change the rebalancer asks for,
 //   - hands leadership over when its own member is leaving or evacuated,
-//   - cancels expired join and trust tokens.
+//   - cancels expired join and trust tokens,
+//   - executes recorded evacuation and restore plans (evacuation/runner.ts).
 import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError, type ClusterDatabaseClient, type ExecPrecondition } from "../../../raft/src/node/database-client.ts";
 import { Role } from "../../../../proto/gen/raft.ts";
@@ -24,6 +25,8 @@ export interface CoordinatorOptions {
   members: MemberClients;
   /** How often a round runs; heartbeats go out every round. */
   intervalMs?: number;
+  /** Executes the recorded evacuation and restore plans (claimed per term). */
+  evacuations?: { tick(term: number, fence: ExecPrecondition): Promise<void> };
   log?: (line: string) => void;
 }
 
@@ -71,6 +74,12 @@ export class Coordinator {
       const settings = clusterSettings(await readStoredConfig(this.opts.db));
       const members = await listMembers(this.opts.db, { pending: true });
       await this.heartbeat(members, status.term, fence);
+      // A member being evacuated hands its leadership over (below) before anything runs
+      // here: its successor executes the plan without being interrupted by a handover.
+      const selfRow = members.find((m) => m.nodeId === this.opts.nodeId);
+      if (selfRow?.state !== MEMBER_STATE.evacuated || members.length === 1) {
+        await this.opts.evacuations?.tick(status.term, fence).catch((e: unknown) => this.log(`evacuations: ${e instanceof Error ? e.message : String(e)}`));
+      }
 
       // Roles, from fresh rows (this round's heartbeats included).
       const now = Date.now();

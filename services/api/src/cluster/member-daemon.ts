@@ -21,6 +21,7 @@ import { MemberAgentService } from "../../../member/src/agent/service.ts";
 import { selectDriver } from "../../../member/src/drivers/select.ts";
 import { applySchema } from "../schema.ts";
 import { watchClusterCertificate } from "./certificate-rotation.ts";
+import { EvacuationRunner } from "../evacuation/runner.ts";
 import { Coordinator } from "./coordinator.ts";
 import { redeemJoinToken } from "./join.ts";
 import { handOver } from "./handover.ts";
@@ -162,7 +163,8 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const members = new MemberClients(tls);
   let onRemoved: () => void = () => undefined;
   const removed = new Promise<void>((res) => (onRemoved = res));
-  const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, intervalMs: opts.coordinatorIntervalMs, log: (l) => log(`coordinator: ${l}`) });
+  const evacuations = new EvacuationRunner(db, tls, (l) => log(`coordinator: ${l}`));
+  const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: (l) => log(`coordinator: ${l}`) });
 
   const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
 
@@ -172,6 +174,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     closed = true;
     stopCertificateWatch();
     coordinator.close();
+    evacuations.close();
     if (opts.handover !== false) {
       await handOver(db, me.nodeId, Date.now() + HANDOVER_MS, (l) => log(`handover: ${l}`)).catch((e: unknown) =>
         log(`handover: ${e instanceof Error ? e.message : String(e)}; stopping anyway`),

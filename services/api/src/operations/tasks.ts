@@ -45,6 +45,12 @@ export interface TaskOptions {
 
 /** Records a running task operation and starts its work; resolves once recorded. */
 export async function startTask(db: Database, opts: TaskOptions): Promise<{ op: StoredOperation; done: Promise<StoredOperation> }> {
+  const op = await recordTask(db, opts);
+  return { op, done: continueTask(db, op, opts) };
+}
+
+/** Records a running task operation (with `opts.statements`) without starting any work: someone else will (see continueTask). */
+export async function recordTask(db: Database, opts: Omit<TaskOptions, "run">): Promise<StoredOperation> {
   const now = new Date().toISOString();
   const op: StoredOperation = {
     id: opts.id ?? randomUUID(),
@@ -62,7 +68,15 @@ export async function startTask(db: Database, opts: TaskOptions): Promise<{ op: 
     project: opts.project,
   };
   await db.exec([...insertStatements(op), ...(opts.statements ?? [])]);
+  return op;
+}
 
+/**
+ * Runs the work of a recorded, running operation `op` (this process's own, or one
+ * another process recorded and a coordinator took over): progress into its metadata,
+ * and its end (Success with `result.statements`, or Failure) in one write.
+ */
+export function continueTask(db: Database, op: StoredOperation, opts: Pick<TaskOptions, "run" | "onFailure" | "describe" | "log">): Promise<StoredOperation> {
   let current = op;
   let lastWrite = 0;
   let pending: Record<string, unknown> | undefined;
@@ -117,5 +131,5 @@ export async function startTask(db: Database, opts: TaskOptions): Promise<{ op: 
     return end;
   })();
   done.catch((e: unknown) => opts.log?.(`operation ${op.id}: ${String(e)}`));
-  return { op, done };
+  return done;
 }

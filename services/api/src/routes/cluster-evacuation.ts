@@ -1,13 +1,13 @@
 // POST /1.0/cluster/members/<name>/state: `lxc cluster evacuate|restore NAME --force`
 // (5.0.2 sends {"action": "evacuate"|"restore", "mode": ""}). Errors come back before
 // anything changes; otherwise a task operation ("Evacuating cluster member" /
-// "Restoring cluster member") runs the recorded plan (services/api/src/evacuation).
+// "Restoring cluster member") is recorded with its plan; the coordinator executes it.
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { executePlan, planStatements, preparePlan, type EvacuationAction } from "../evacuation/evacuate.ts";
+import { planStatements, preparePlan, type EvacuationAction } from "../evacuation/evacuate.ts";
 import { AgentClients } from "../instances/agents.ts";
-import { startTask } from "../operations/tasks.ts";
+import { recordTask } from "../operations/tasks.ts";
 import { sendAsync, view } from "../operations/store.ts";
 import { ApiError } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
@@ -28,13 +28,15 @@ export function clusterEvacuationRoutes(ctx: GatewayContext) {
       if (action !== "evacuate" && action !== "restore") throw ApiError.badRequest(`Unknown cluster member state action "${action}" (evacuate or restore)`);
       const plan = await preparePlan(ctx.db, agents, req.params.name, action as EvacuationAction, parsed.data.mode ?? "", { members: ctx.members, location: ctx.serverName });
       const id = randomUUID();
-      const { op } = await startTask(ctx.db, {
+      // Recorded with the plan and the member's new state in one write; the coordinator
+      // (evacuation/runner.ts) executes it, and its successor resumes it after a crash.
+      const op = await recordTask(ctx.db, {
         id,
         description: action === "evacuate" ? "Evacuating cluster member" : "Restoring cluster member",
         project: "default",
         location: plan.member.row.name,
+        metadata: { evacuation_progress: `0/${plan.steps.length}: waiting for the coordinator` },
         statements: planStatements(id, plan),
-        run: async (t) => ({ metadata: await executePlan(ctx.db, agents, id, plan.action, t, log) }),
         log,
       }).catch((e: unknown) => {
         // The member's state changed meanwhile (a concurrent evacuate or restore).
