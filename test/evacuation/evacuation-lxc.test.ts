@@ -42,7 +42,7 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
   after(async () => {
     for (const name of created) await run("delete", "--force", name);
     killLeftovers(c, MEMBERS, created);
-    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-3000)}\n`);
+    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-20000)}\n`);
     await c.close();
     image?.cleanup();
   });

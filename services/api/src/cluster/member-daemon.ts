@@ -163,8 +163,10 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const members = new MemberClients(tls);
   let onRemoved: () => void = () => undefined;
   const removed = new Promise<void>((res) => (onRemoved = res));
-  const evacuations = new EvacuationRunner(db, tls, (l) => log(`coordinator: ${l}`));
-  const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: (l) => log(`coordinator: ${l}`) });
+  // Coordinator lines carry the time: they tell the story of failovers and evacuations.
+  const coordinatorLog = (l: string) => log(`${new Date().toISOString()} coordinator: ${l}`);
+  const evacuations = new EvacuationRunner(db, tls, coordinatorLog);
+  const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: coordinatorLog });
 
   const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
 

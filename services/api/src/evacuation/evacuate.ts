@@ -202,6 +202,7 @@ export async function executePlan(db: Database, agents: AgentClients, planId: st
     for (let next = queue.shift(); next; next = queue.shift()) {
       try {
         const what = await runStep(db, agents, members, planId, next.seq, next.step);
+        log(`${action} step ${next.seq}: ${what}`);
         done += 1;
         last = `${done}/${total}: ${what}`;
         t.progress({ evacuation_progress: last });
