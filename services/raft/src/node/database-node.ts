@@ -336,13 +336,22 @@ export class DatabaseNode {
 
   /** Waits until this node's state reflects every write committed before the call. */
   async readBarrier(deadline = Date.now() + this.opts.requestTimeoutMs): Promise<number> {
+    // A follower whose read no leader answers within two election timeouts is cut off,
+    // or was made a spare and never heard of it (spares get no messages): it answers
+    // "unavailable" so the caller asks another node, rather than holding the read until
+    // the caller's deadline. The leader itself waits (its quorum may come back).
+    const giveUpAt = Date.now() + 2 * this.opts.tickMs * this.opts.electionTicks * 2;
     for (;;) {
       const { id, done } = this.reads.start();
       this.raw.readIndex(id);
       this.schedule();
+      const follower = !this.isLeader();
+      const until = follower ? Math.min(deadline, giveUpAt) : deadline;
       try {
-        return await this.withDeadline(done, deadline, () => this.reads.refused(id, DatabaseError.timeout("read timed out")));
+        return await this.withDeadline(done, until, () => this.reads.refused(id, DatabaseError.timeout("read timed out")));
       } catch (e) {
+        const cutOff = follower && until < deadline && Date.now() >= until;
+        if (cutOff) throw DatabaseError.unavailable("no leader answered this node's read for two election timeouts: ask another node");
         if (!(e instanceof DatabaseError) || e.code !== "unavailable" || Date.now() > deadline) throw e;
         await sleep(this.opts.tickMs);
       }

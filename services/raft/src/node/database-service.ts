@@ -101,22 +101,17 @@ function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.Databa
       return { fromVersion: from, toVersion: node.stateMachine.schemaVersion(), appliedIndex: index };
     }),
 
-    query: (call, callback) => {
-      const req = call.request;
-      node
-        .query(req.sql, req.params.map(valueToParam), {
-          linearizable: req.consistency !== pb.Consistency.STALE,
-          minIndex: req.minIndex,
-        })
-        .then((r) =>
-          callback(null, {
-            columns: r.columns,
-            rows: r.rows.map((row) => ({ values: row.map(paramToValue) })),
-            appliedIndex: r.appliedIndex,
-          }),
-        )
-        .catch((e: unknown) => callback(toStatus(asDatabaseError(e))));
-    },
+    // A node without a replica (a spare, or one not yet in the configuration) would wait
+    // for a log it never receives: its reads go to the leader instead.
+    query: leaderCall<pb.QueryRequest, pb.QueryReply>(node, leaders, "query", async (req) => {
+      const role = node.roleOf(node.id);
+      if ((role === "spare" || role === undefined) && !node.isLeader()) throw DatabaseError.notLeader(node.leader());
+      const r = await node.query(req.sql, req.params.map(valueToParam), {
+        linearizable: req.consistency !== pb.Consistency.STALE,
+        minIndex: req.minIndex,
+      });
+      return { columns: r.columns, rows: r.rows.map((row) => ({ values: row.map(paramToValue) })), appliedIndex: r.appliedIndex };
+    }),
 
     watch: (call) => {
       let stop: (() => void) | undefined;
