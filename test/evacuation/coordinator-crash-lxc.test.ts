@@ -8,36 +8,20 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
-import { TestCluster, waitUntil } from "../cluster/support.ts";
-import { killLeftovers, lxcClient, startContainerCluster } from "../instances/support.ts";
-import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
+import { waitUntil } from "../cluster/support.ts";
+import { containerSuite } from "../instances/support.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
 const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
 
 describe("evacuation survives the coordinator's death (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
-  const c = new TestCluster();
   const MEMBERS = ["member1", "member2", "member3", "member4"];
   const RUNNING = ["k1", "k2", "k3"];
   const STOPPED = ["k4"];
-  const created = new Set<string>();
-  let image: BusyboxImage;
-  const { run, ok, list } = lxcClient(c, 120_000);
-
-  before(async () => {
-    image = buildBusyboxImage();
-    await startContainerCluster(c, MEMBERS);
-    await ok("image", "import", image.path, "--alias", "bb");
-  });
-
-  after(async () => {
-    for (const name of created) await run("delete", "--force", name);
-    killLeftovers(c, MEMBERS, created);
-    await c.close();
-    image?.cleanup();
-  });
+  const s = containerSuite(MEMBERS, { timeoutMs: 120_000, importImage: true });
+  const { c, created, run, ok, list } = s;
 
   test("SIGKILL of the coordinator mid-evacuation: the next leader finishes the plan", async () => {
     const members = await c.members();

@@ -9,22 +9,17 @@
 // Every container is made by this test and removed by name.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
-import { TestCluster } from "../cluster/support.ts";
-import { killLeftovers, lxcClient, startContainerCluster } from "../instances/support.ts";
-import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
+import { containerSuite } from "../instances/support.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
 const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
 
 describe("move, evacuate and restore (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
-  const c = new TestCluster();
   const MEMBERS = ["member1", "member2", "member3"];
-  const created = new Set<string>();
-  let image: BusyboxImage;
-  const { run, ok, fails, list } = lxcClient(c, 120_000);
+  const s = containerSuite(MEMBERS, { timeoutMs: 120_000, importImage: true });
+  const { c, created, run, ok, fails, list } = s;
   const byName = async () => new Map((await list()).map((i) => [i.name, i]));
   const launch = async (name: string, ...extra: string[]) => {
     created.add(name);
@@ -32,20 +27,6 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
   };
   const write = (name: string, text: string) => ok("exec", name, "--", "sh", "-c", `echo ${text} > /root/marker; sync`);
   const read = async (name: string) => (await ok("exec", name, "--", "cat", "/root/marker")).trim();
-
-  before(async () => {
-    image = buildBusyboxImage();
-    await startContainerCluster(c, MEMBERS);
-    await ok("image", "import", image.path, "--alias", "bb");
-  });
-
-  after(async () => {
-    for (const name of created) await run("delete", "--force", name);
-    killLeftovers(c, MEMBERS, created);
-    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-20000)}\n`);
-    await c.close();
-    image?.cleanup();
-  });
 
   test("lxc move --target: a stopped instance's data moves; running, unknown, same member refused", async () => {
     await launch("mv1", "--target", "member1");

@@ -7,39 +7,21 @@
 // lxc-stop -k on the members' own lxcpaths as a fallback).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
-import { TestCluster } from "../cluster/support.ts";
-import { killLeftovers, lxcClient, startContainerCluster } from "./support.ts";
-import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
+import { containerSuite } from "./support.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
 const skip = !existsSync(LXC) ? `${LXC} missing` : await lxcSkipReason();
 
 describe("instances and images across members (real processes, real containers, real lxc)", { skip: skip ?? false }, () => {
-  const c = new TestCluster();
   const MEMBERS = ["member1", "member2", "member3"];
-  const created = new Set<string>();
-  let image: BusyboxImage;
-  const { runWith, run, ok, fails, list } = lxcClient(c);
+  const s = containerSuite(MEMBERS);
+  const { c, created, runWith, run, ok, fails, list } = s;
   const launch = async (name: string, ...extra: string[]) => {
     created.add(name);
     return ok("launch", "bb", name, ...extra);
   };
-
-  before(async () => {
-    image = buildBusyboxImage();
-    await startContainerCluster(c, MEMBERS);
-  });
-
-  after(async () => {
-    for (const name of created) await run("delete", "--force", name);
-    killLeftovers(c, MEMBERS, created);
-    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-3000)}\n`);
-    await c.close();
-    image?.cleanup();
-  });
 
   test("GET /1.0 says the members run the lxc driver", async () => {
     const server = JSON.parse(await ok("query", "/1.0"));
@@ -47,20 +29,20 @@ describe("instances and images across members (real processes, real containers, 
   });
 
   test("lxc image import --alias, list, show, alias create/list/delete", async () => {
-    const out = await ok("image", "import", image.path, "--alias", "bb");
-    assert.match(out, new RegExp(`Image imported with fingerprint: ${image.fingerprint}`));
+    const out = await ok("image", "import", s.image.path, "--alias", "bb");
+    assert.match(out, new RegExp(`Image imported with fingerprint: ${s.image.fingerprint}`));
     const images = JSON.parse(await ok("image", "list", "--format", "json"));
     assert.equal(images.length, 1);
-    assert.equal(images[0].fingerprint, image.fingerprint);
-    assert.equal(images[0].size, image.size);
+    assert.equal(images[0].fingerprint, s.image.fingerprint);
+    assert.equal(images[0].size, s.image.size);
     assert.deepEqual(images[0].aliases, [{ name: "bb", description: "" }]);
     assert.match(await ok("image", "show", "bb"), /auto_update: false/);
-    await ok("image", "alias", "create", "bb2", image.fingerprint);
+    await ok("image", "alias", "create", "bb2", s.image.fingerprint);
     assert.match(await ok("image", "alias", "list"), /bb2/);
     await ok("image", "alias", "delete", "bb2");
     assert.doesNotMatch(await ok("image", "alias", "list"), /bb2/);
     // The same file again: refused, nothing changes.
-    assert.match(await fails("image", "import", image.path), /already exists/);
+    assert.match(await fails("image", "import", s.image.path), /already exists/);
   });
 
   test("lxc launch --target: RUNNING on that member, with a pid; lxc info", async () => {

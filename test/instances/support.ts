@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { LXC, type RunResult } from "../api/support.ts";
-import type { TestCluster } from "../cluster/support.ts";
+import { TestCluster } from "../cluster/support.ts";
+import { buildBusyboxImage, type BusyboxImage } from "../../services/member/test/support/busybox-image.ts";
 
 export interface ListedInstance {
   name: string;
@@ -62,4 +64,28 @@ export function killLeftovers(c: TestCluster, members: string[], names: Iterable
       }
     }
   }
+}
+
+/**
+ * A suite's cluster of `members` running real containers, set up before its tests and
+ * torn down after (instances in `created` deleted, leftovers killed by name; with
+ * SHOAL_TEST_DUMP=1 every process's output is printed). `image` is the busybox test
+ * image, imported as `bb` when `importImage` is set.
+ */
+export function containerSuite(members: string[], opts: { timeoutMs?: number; importImage?: boolean } = {}) {
+  const c = new TestCluster();
+  const suite = { c, created: new Set<string>(), image: undefined as unknown as BusyboxImage, ...lxcClient(c, opts.timeoutMs) };
+  before(async () => {
+    suite.image = buildBusyboxImage();
+    await startContainerCluster(c, members);
+    if (opts.importImage) await suite.ok("image", "import", suite.image.path, "--alias", "bb");
+  });
+  after(async () => {
+    for (const name of suite.created) await suite.run("delete", "--force", name);
+    killLeftovers(c, members, suite.created);
+    if (process.env.SHOAL_TEST_DUMP) for (const p of c.procs.values()) process.stdout.write(`--- ${p.name}\n${p.output().slice(-20000)}\n`);
+    await c.close();
+    suite.image?.cleanup();
+  });
+  return suite;
 }

@@ -14,6 +14,20 @@ export type Database = Pick<
   "exec" | "query" | "migrate" | "status" | "addNode" | "assignRole" | "removeNode" | "transferLeadership"
 >;
 
+/** `db` with its writes going through `exec` (and every other call straight to `db`). */
+export function withExec(db: Database, exec: Database["exec"]): Database {
+  return {
+    exec,
+    query: (sql, params, opts) => db.query(sql, params, opts),
+    migrate: (m) => db.migrate(m),
+    status: (address) => db.status(address),
+    addNode: (id, address, role) => db.addNode(id, address, role),
+    assignRole: (id, role) => db.assignRole(id, role),
+    removeNode: (id) => db.removeNode(id),
+    transferLeadership: (to) => db.transferLeadership(to),
+  };
+}
+
 export interface Migration {
   version: number;
   statements: string[];

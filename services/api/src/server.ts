@@ -20,7 +20,6 @@ import { LiveTls } from "../../raft/src/transport/live-tls.ts";
 import { watchClusterCertificate } from "./cluster/certificate-rotation.ts";
 import { MemberClients } from "./cluster/member-service.ts";
 import { ReadCache, type WatchSource } from "./cache/read-cache.ts";
-import type { StatusReply } from "../../../proto/gen/database.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
@@ -35,7 +34,7 @@ import { profileRoutes } from "./routes/profiles.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { serverRoutes } from "./routes/server.ts";
 import { storagePoolRoutes } from "./routes/storage-pools.ts";
-import type { Database } from "./schema.ts";
+import { withExec, type Database } from "./schema.ts";
 import { parseCertificate, TrustCache, type ParsedCertificate } from "./trust.ts";
 
 export interface GatewayOptions {
@@ -72,8 +71,6 @@ export interface GatewayContext {
   trust: TrustCache;
   /** Hot reads from memory, invalidated by the database's Watch stream (cache/read-cache.ts). */
   cache: ReadCache;
-  /** The database status (roles, leader). */
-  status(): Promise<StatusReply>;
   certFingerprint: string;
   serverName: string;
   /** The HTTPS address actually bound, "host:port". */
@@ -118,9 +115,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const ctx: GatewayContext = {
     db,
     cache,
-    // Not cached: roles and leadership change through the Raft configuration, which
-    // the Watch stream does not report, and a listing right after a change must show it.
-    status: () => db.status(),
     cert: opts.cert,
     key: opts.key,
     members,
@@ -289,20 +283,11 @@ function hasWatch(db: Database): db is Database & WatchSource {
 
 /** `db` whose writes also drop the gateway's cached reads (read-your-writes here). */
 function clearingOnWrite(db: Database, cache: ReadCache): Database {
-  return {
-    exec: async (statements, opts) => {
-      try {
-        return await db.exec(statements, opts);
-      } finally {
-        cache.clear();
-      }
-    },
-    query: (sql, params, opts) => db.query(sql, params, opts),
-    migrate: (m) => db.migrate(m),
-    status: (address) => db.status(address),
-    addNode: (id, address, role) => db.addNode(id, address, role),
-    assignRole: (id, role) => db.assignRole(id, role),
-    removeNode: (id) => db.removeNode(id),
-    transferLeadership: (to) => db.transferLeadership(to),
-  };
+  return withExec(db, async (statements, opts) => {
+    try {
+      return await db.exec(statements, opts);
+    } finally {
+      cache.clear();
+    }
+  });
 }

@@ -9,12 +9,11 @@
 //   - executes recorded evacuation and restore plans (evacuation/runner.ts).
 import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError, type ClusterDatabaseClient, type ExecPrecondition } from "../../../raft/src/node/database-client.ts";
-import { Role } from "../../../../proto/gen/raft.ts";
 import { readStoredConfig } from "../config.ts";
 import { finished, listOperations, STATUS, stillRunning, updateStatements } from "../operations/store.ts";
-import { databaseRole, isOffline, listMembers, MEMBER_STATE, type MemberRow } from "./members.ts";
+import { listMembers, MEMBER_STATE, PROTO_ROLE, roleMembers, type MemberRow } from "./members.ts";
 import type { MemberClients } from "./member-service.ts";
-import { nextRoleChange, type DatabaseRole, type RoleMember } from "./rebalance.ts";
+import { nextRoleChange } from "./rebalance.ts";
 import { clusterSettings } from "./settings.ts";
 
 export interface CoordinatorOptions {
@@ -30,7 +29,6 @@ export interface CoordinatorOptions {
   log?: (line: string) => void;
 }
 
-const PROTO_ROLE: Record<DatabaseRole, Role> = { voter: Role.VOTER, standby: Role.STANDBY, spare: Role.SPARE };
 
 export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
@@ -73,32 +71,26 @@ export class Coordinator {
       const fence = this.fence(status.term);
       const settings = clusterSettings(await readStoredConfig(this.opts.db));
       const members = await listMembers(this.opts.db, { pending: true });
-      await this.heartbeat(members, status.term, fence);
+      const beat = await this.heartbeat(members, status.term, fence);
       // A member being evacuated hands its leadership over (below) before anything runs
       // here: its successor executes the plan without being interrupted by a handover.
-      const selfRow = members.find((m) => m.nodeId === this.opts.nodeId);
-      if (selfRow?.state !== MEMBER_STATE.evacuated || members.length === 1) {
+      const self = members.find((m) => m.nodeId === this.opts.nodeId);
+      const selfEvacuated = self?.state === MEMBER_STATE.evacuated;
+      if (!selfEvacuated || members.length === 1) {
         await this.opts.evacuations?.tick(status.term, fence).catch((e: unknown) => this.log(`evacuations: ${e instanceof Error ? e.message : String(e)}`));
       }
-
-      // Roles, from fresh rows (this round's heartbeats included).
-      const now = Date.now();
-      const rows = (await listMembers(this.opts.db)).filter((m) => status.nodes.some((n) => n.id === m.nodeId));
-      const self = rows.find((m) => m.nodeId === this.opts.nodeId);
-      if (self && self.state === MEMBER_STATE.evacuated && rows.length > 1) {
+      if (self && selfEvacuated && members.length > 1) {
         this.log(`${self.name} is evacuated: handing the leadership over`);
         await this.opts.db.transferLeadership().catch((e: unknown) => this.log(`leadership transfer failed: ${String(e)}`));
         return;
       }
-      const roleMembers: RoleMember[] = rows.map((m) => ({
-        id: m.nodeId,
-        role: databaseRole(status, m.nodeId),
-        online: m.nodeId === this.opts.nodeId || !isOffline(m, now, settings.offlineThresholdMs),
-        failureDomain: m.failureDomain,
-        leader: m.nodeId === status.leader,
-        leaving: m.state === MEMBER_STATE.evacuated,
-      }));
-      const change = nextRoleChange(roleMembers, settings);
+
+      // Roles, with this round's heartbeats (the rows as just written, not read again).
+      const rows = members
+        .filter((m) => m.state !== MEMBER_STATE.pending)
+        .map((m) => (beat.answered.has(m.nodeId) ? { ...m, heartbeat: beat.at } : m));
+      const candidates = roleMembers(rows, status, settings.offlineThresholdMs, { alwaysOnline: this.opts.nodeId });
+      const change = nextRoleChange(candidates, settings);
       if (change) {
         const name = rows.find((m) => m.nodeId === change.id)?.name ?? change.id;
         this.log(`${name}: ${change.from} -> ${change.to} (${change.reason})`);
@@ -127,24 +119,30 @@ export class Coordinator {
     return { sql: "SELECT node_id || ':' || term FROM coordinator WHERE id = 1", expectValue: `${this.opts.nodeId}:${term}`, message: "no longer the coordinator" };
   }
 
-  private async heartbeat(members: MemberRow[], term: number, fence: ExecPrecondition): Promise<void> {
+  /** Heartbeats every member; records (and returns) who answered, and when. */
+  private async heartbeat(members: MemberRow[], term: number, fence: ExecPrecondition): Promise<{ answered: Set<string>; at: string }> {
     const timeoutMs = Math.max(500, Math.min(2_000, this.intervalMs * 2));
-    const answered = await Promise.all(
+    const answered = new Set<string>();
+    await Promise.all(
       members.map(async (m) => {
-        if (m.nodeId === this.opts.nodeId) return m.nodeId;
-        try {
-          await this.opts.members.heartbeat(m.address, { coordinator: this.opts.nodeId, term, timeMs: Date.now() }, timeoutMs);
-          return m.nodeId;
-        } catch {
-          return undefined;
+        if (m.state === MEMBER_STATE.pending) return;
+        if (m.nodeId !== this.opts.nodeId) {
+          try {
+            await this.opts.members.heartbeat(m.address, { coordinator: this.opts.nodeId, term, timeMs: Date.now() }, timeoutMs);
+          } catch {
+            return;
+          }
         }
+        answered.add(m.nodeId);
       }),
     );
-    const ids = answered.filter((x): x is string => x !== undefined && members.some((m) => m.nodeId === x && m.state !== MEMBER_STATE.pending));
-    if (ids.length === 0) return;
-    await this.opts.db.exec([{ sql: `UPDATE members SET heartbeat = ? WHERE node_id IN (${ids.map(() => "?").join(", ")})`, params: [new Date().toISOString(), ...ids] }], {
-      preconditions: [fence],
-    });
+    const at = new Date().toISOString();
+    if (answered.size) {
+      await this.opts.db.exec([{ sql: `UPDATE members SET heartbeat = ? WHERE node_id IN (${[...answered].map(() => "?").join(", ")})`, params: [at, ...answered] }], {
+        preconditions: [fence],
+      });
+    }
+    return { answered, at };
   }
 
   private async expireTokens(fence: ExecPrecondition): Promise<void> {

@@ -6,11 +6,9 @@
 import { Role } from "../../../../proto/gen/raft.ts";
 import { readStoredConfig } from "../config.ts";
 import type { Database } from "../schema.ts";
-import { databaseRole, isOffline, listMembers } from "./members.ts";
-import { nextRoleChange, type DatabaseRole, type RoleMember } from "./rebalance.ts";
+import { databaseRole, listMembers, PROTO_ROLE, roleMembers } from "./members.ts";
+import { nextRoleChange } from "./rebalance.ts";
 import { clusterSettings } from "./settings.ts";
-
-const PROTO_ROLE: Record<DatabaseRole, Role> = { voter: Role.VOTER, standby: Role.STANDBY, spare: Role.SPARE };
 
 /**
  * Moves `nodeId`'s role to others; returns true once it is a spare (or was one).
@@ -25,16 +23,7 @@ export async function handOver(db: Database, nodeId: string, deadline: number, l
       status = await db.status();
     }
     const settings = clusterSettings(await readStoredConfig(db));
-    const now = Date.now();
-    const rows = (await listMembers(db)).filter((m) => status.nodes.some((n) => n.id === m.nodeId));
-    const members: RoleMember[] = rows.map((m) => ({
-      id: m.nodeId,
-      role: databaseRole(status, m.nodeId),
-      online: !isOffline(m, now, settings.offlineThresholdMs),
-      failureDomain: m.failureDomain,
-      leader: m.nodeId === status.leader,
-      leaving: m.nodeId === nodeId,
-    }));
+    const members = roleMembers(await listMembers(db), status, settings.offlineThresholdMs, { leaving: nodeId });
     const change = nextRoleChange(members, settings);
     if (!change) {
       // Nobody can take over (too few members): the leaving member steps down anyway

@@ -6,7 +6,7 @@ import type { Param } from "../../../raft/src/db/param.ts";
 import { Role } from "../../../../proto/gen/raft.ts";
 import type { StatusReply } from "../../../../proto/gen/database.ts";
 import type { Database } from "../schema.ts";
-import type { DatabaseRole } from "./rebalance.ts";
+import type { DatabaseRole, RoleMember } from "./rebalance.ts";
 
 export const MEMBER_STATE = { created: 0, pending: 1, evacuated: 2 } as const;
 
@@ -142,4 +142,30 @@ export function insertMemberStatements(m: Omit<MemberRow, "groups" | "roles" | "
     },
     ...(m.groups ?? ["default"]).map((g) => ({ sql: "INSERT INTO cluster_group_members (group_name, node_id) VALUES (?, ?)", params: [g, m.nodeId] })),
   ];
+}
+
+export const PROTO_ROLE: Record<DatabaseRole, Role> = { voter: Role.VOTER, standby: Role.STANDBY, spare: Role.SPARE };
+
+/**
+ * The rebalancer's view of the members that hold a database node: role, liveness from
+ * heartbeats (`alwaysOnline`: the member asking, which is alive by definition) and
+ * whether each is leaving (evacuated, or the member being handed over).
+ */
+export function roleMembers(
+  rows: MemberRow[],
+  status: StatusReply,
+  offlineThresholdMs: number,
+  opts: { now?: number; alwaysOnline?: string; leaving?: string } = {},
+): RoleMember[] {
+  const now = opts.now ?? Date.now();
+  return rows
+    .filter((m) => status.nodes.some((n) => n.id === m.nodeId))
+    .map((m) => ({
+      id: m.nodeId,
+      role: databaseRole(status, m.nodeId),
+      online: m.nodeId === opts.alwaysOnline || !isOffline(m, now, offlineThresholdMs),
+      failureDomain: m.failureDomain,
+      leader: m.nodeId === status.leader,
+      leaving: m.state === MEMBER_STATE.evacuated || m.nodeId === opts.leaving,
+    }));
 }

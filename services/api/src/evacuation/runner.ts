@@ -4,28 +4,17 @@
 // and executes its remaining steps. Every write of the execution carries the
 // coordinator fence, so a deposed coordinator cannot write (its steps fail and stop),
 // and the next one resumes from the steps not yet done (each step is idempotent).
-import type { ClusterDatabaseClient, ExecPrecondition } from "../../../raft/src/node/database-client.ts";
+import type { ExecPrecondition } from "../../../raft/src/node/database-client.ts";
 import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
 import { AgentClients } from "../instances/agents.ts";
 import { getOperation } from "../operations/store.ts";
 import { continueTask } from "../operations/tasks.ts";
-import type { Database } from "../schema.ts";
+import { withExec, type Database } from "../schema.ts";
 import { executePlan, type EvacuationAction } from "./evacuate.ts";
 
-type Db = Pick<ClusterDatabaseClient, "exec" | "query" | "migrate" | "status" | "addNode" | "assignRole" | "removeNode" | "transferLeadership">;
-
 /** `db` whose every write also requires `fence` to hold. */
-function fenced(db: Db, fence: ExecPrecondition): Database {
-  return {
-    exec: (statements, opts = {}) => db.exec(statements, { ...opts, preconditions: [...(opts.preconditions ?? []), fence] }),
-    query: (sql, params, opts) => db.query(sql, params, opts),
-    migrate: (m) => db.migrate(m),
-    status: (address) => db.status(address),
-    addNode: (id, address, role) => db.addNode(id, address, role),
-    assignRole: (id, role) => db.assignRole(id, role),
-    removeNode: (id) => db.removeNode(id),
-    transferLeadership: (to) => db.transferLeadership(to),
-  };
+function fenced(db: Database, fence: ExecPrecondition): Database {
+  return withExec(db, (statements, opts = {}) => db.exec(statements, { ...opts, preconditions: [...(opts.preconditions ?? []), fence] }));
 }
 
 export class EvacuationRunner {
@@ -34,7 +23,7 @@ export class EvacuationRunner {
   private readonly running = new Set<string>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     tls: TlsConfig,
     private readonly log: (line: string) => void,
   ) {

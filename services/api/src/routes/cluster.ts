@@ -149,7 +149,9 @@ export function clusterRoutes(ctx: GatewayContext) {
       const rec = recursive(req);
       const members = await cachedMembers();
       if (!rec) return sendSync(reply, members.map((m) => `/1.0/cluster/members/${encodeURIComponent(m.name)}`));
-      const [status, stored] = await Promise.all([ctx.status(), ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db))]);
+      // The status is read every time: role changes are in the Raft configuration, which
+      // the cache's Watch stream does not report.
+      const [status, stored] = await Promise.all([ctx.db.status(), ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db))]);
       const { offlineThresholdMs } = clusterSettings(stored);
       const now = Date.now();
       return sendSync(reply, members.map((m) => memberView(m, status, now, offlineThresholdMs)));

@@ -144,23 +144,15 @@ export class MemberClient {
 
   /** Feeds a SendInstance stream to this agent's ReceiveInstance. */
   async receiveInstance(chunks: AsyncIterable<pb.InstanceChunk> | Iterable<pb.InstanceChunk>, opts: { pool?: string } = {}): Promise<pb.InstanceInfo> {
-    let res!: (v: pb.InstanceInfo) => void;
-    let rej!: (e: Error) => void;
-    const done = new Promise<pb.InstanceInfo>((a, b) => ((res = a), (rej = b)));
-    const call = this.raw.receiveInstance((err, info) => (err ? rej(err) : res(info!)));
-    try {
-      for await (const c of chunks) {
-        let msg = c;
-        if (c.chunk?.$case === "header" && opts.pool !== undefined) msg = { chunk: { $case: "header", value: { ...c.chunk.value, pool: opts.pool } } };
-        if (!call.write(msg)) await Promise.race([once(call, "drain"), done]);
-      }
-      call.end();
-    } catch (err) {
-      call.cancel();
-      await done.catch(() => {});
-      throw err;
-    }
-    return done;
+    const pool = opts.pool;
+    return clientStream<pb.InstanceChunk, pb.InstanceInfo>(
+      (cb) => this.raw.receiveInstance(cb),
+      (async function* () {
+        for await (const c of chunks) {
+          yield pool !== undefined && c.chunk?.$case === "header" ? { chunk: { $case: "header" as const, value: { ...c.chunk.value, pool } } } : c;
+        }
+      })(),
+    );
   }
 
   /** Copies a stopped instance from this agent to `target` (the caller then deletes it here). */
@@ -193,22 +185,13 @@ export class MemberClient {
 
   /** Streams an image file to the agent; `fingerprint` (when given) must be the file's sha256. */
   async importImage(data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { fingerprint?: string; filename?: string } = {}): Promise<pb.ImageInfo> {
-    let res!: (v: pb.ImageInfo) => void;
-    let rej!: (e: Error) => void;
-    const done = new Promise<pb.ImageInfo>((a, b) => ((res = a), (rej = b)));
-    const call = this.raw.importImage((err, info) => (err ? rej(err) : res(info!)));
-    try {
-      call.write({ chunk: { $case: "header", value: { fingerprint: opts.fingerprint ?? "", filename: opts.filename ?? "", size: 0 } } });
-      for await (const chunk of data) {
-        if (!call.write({ chunk: { $case: "data", value: Buffer.from(chunk) } })) await Promise.race([once(call, "drain"), done]);
-      }
-      call.end();
-    } catch (err) {
-      call.cancel();
-      await done.catch(() => {});
-      throw err;
-    }
-    return done;
+    return clientStream<pb.ImageChunk, pb.ImageInfo>(
+      (cb) => this.raw.importImage(cb),
+      (async function* () {
+        yield { chunk: { $case: "header" as const, value: { fingerprint: opts.fingerprint ?? "", filename: opts.filename ?? "", size: 0 } } };
+        for await (const chunk of data) yield { chunk: { $case: "data" as const, value: Buffer.from(chunk) } };
+      })(),
+    );
   }
 
   importImageFile(path: string, opts: { fingerprint?: string; filename?: string } = {}): Promise<pb.ImageInfo> {
@@ -246,4 +229,30 @@ export class MemberClient {
   heartbeat(coordinator = "", term = 0): Promise<pb.HeartbeatReply> {
     return this.unary(this.raw.heartbeat, { coordinator, term }, 10_000);
   }
+}
+
+/**
+ * A client-streaming call: writes every message (waiting for the stream to drain),
+ * ends it and resolves with the reply; if producing the messages fails, the call is
+ * cancelled and the failure thrown.
+ */
+async function clientStream<Req, Res>(
+  open: (cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientWritableStream<Req>,
+  messages: AsyncIterable<Req>,
+): Promise<Res> {
+  let res!: (v: Res) => void;
+  let rej!: (e: Error) => void;
+  const done = new Promise<Res>((a, b) => ((res = a), (rej = b)));
+  const call = open((err, reply) => (err ? rej(err) : res(reply!)));
+  try {
+    for await (const m of messages) {
+      if (!call.write(m)) await Promise.race([once(call, "drain"), done]);
+    }
+    call.end();
+  } catch (err) {
+    call.cancel();
+    await done.catch(() => {});
+    throw err;
+  }
+  return done;
 }
