@@ -346,11 +346,18 @@ export function instanceRoutes(ctx: GatewayContext) {
       return sendSync(reply, stateView(live, state));
     });
 
+    // Listed (empty) because `lxc info` reads them (it needs container_backup); making
+    // one is refused clearly, not with a bare 404.
     for (const sub of ["snapshots", "backups"]) {
       app.get(`/1.0/instances/:name/${sub}`, async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
         const project = await requestProject(ctx.db, req);
         await findInstance(ctx.db, project, req.params.name);
         return sendSync(reply, []);
+      });
+      app.post(`/1.0/instances/:name/${sub}`, async (req: FastifyRequest<{ Params: { name: string } }>) => {
+        const project = await requestProject(ctx.db, req);
+        await findInstance(ctx.db, project, req.params.name);
+        throw new ApiError(501, `Instance ${sub} are not supported by this cluster yet`);
       });
     }
 
