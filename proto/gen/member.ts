@@ -323,6 +323,14 @@ export interface InstanceChunk {
   } | undefined;
 }
 
+export interface PoolSpec {
+  name: string;
+  /** "dir" (member-local) or "shared" (remote: every member mounts source) */
+  driver: string;
+  /** absolute path; empty for `dir`: under the agent's directory */
+  source: string;
+}
+
 export interface AdoptInstanceRequest {
   name: string;
   /** a shared pool (remote: true) */
@@ -3882,6 +3890,107 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
   },
 };
 
+function createBasePoolSpec(): PoolSpec {
+  return { name: "", driver: "", source: "" };
+}
+
+export const PoolSpec: MessageFns<PoolSpec> = {
+  encode(message: PoolSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.driver !== "") {
+      writer.uint32(18).string(message.driver);
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.driver = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolSpec {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      driver: isSet(object.driver) ? globalThis.String(object.driver) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: PoolSpec): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.driver !== "") {
+      obj.driver = message.driver;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PoolSpec>): PoolSpec {
+    return PoolSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PoolSpec>): PoolSpec {
+    const message = createBasePoolSpec();
+    message.name = object.name ?? "";
+    message.driver = object.driver ?? "";
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
 function createBaseAdoptInstanceRequest(): AdoptInstanceRequest {
   return { name: "", pool: "" };
 }
@@ -5890,6 +5999,20 @@ export const MemberAgentService = {
     responseSerialize: (value: InstanceInfo): Buffer => Buffer.from(InstanceInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): InstanceInfo => InstanceInfo.decode(value),
   },
+  /**
+   * Makes a storage pool of the cluster known to this member (idempotent; the agent
+   * remembers it across restarts). A pool already known with another driver or source
+   * is re-pointed only while this member has no instance on it.
+   */
+  ensurePool: {
+    path: "/shoal.member.MemberAgent/EnsurePool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PoolSpec): Buffer => Buffer.from(PoolSpec.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PoolSpec => PoolSpec.decode(value),
+    responseSerialize: (value: PoolSpec): Buffer => Buffer.from(PoolSpec.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PoolSpec => PoolSpec.decode(value),
+  },
   hasImage: {
     path: "/shoal.member.MemberAgent/HasImage" as const,
     requestStream: false as const,
@@ -6009,6 +6132,12 @@ export interface MemberAgentServer extends UntypedServiceImplementation {
    * The caller must have stopped the instance on its previous member.
    */
   adoptInstance: handleUnaryCall<AdoptInstanceRequest, InstanceInfo>;
+  /**
+   * Makes a storage pool of the cluster known to this member (idempotent; the agent
+   * remembers it across restarts). A pool already known with another driver or source
+   * is re-pointed only while this member has no instance on it.
+   */
+  ensurePool: handleUnaryCall<PoolSpec, PoolSpec>;
   hasImage: handleUnaryCall<ImageRef, HasImageReply>;
   listImages: handleUnaryCall<ListImagesRequest, ListImagesReply>;
   /**
@@ -6211,6 +6340,23 @@ export interface MemberAgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: InstanceInfo) => void,
+  ): ClientUnaryCall;
+  /**
+   * Makes a storage pool of the cluster known to this member (idempotent; the agent
+   * remembers it across restarts). A pool already known with another driver or source
+   * is re-pointed only while this member has no instance on it.
+   */
+  ensurePool(request: PoolSpec, callback: (error: ServiceError | null, response: PoolSpec) => void): ClientUnaryCall;
+  ensurePool(
+    request: PoolSpec,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PoolSpec) => void,
+  ): ClientUnaryCall;
+  ensurePool(
+    request: PoolSpec,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PoolSpec) => void,
   ): ClientUnaryCall;
   hasImage(request: ImageRef, callback: (error: ServiceError | null, response: HasImageReply) => void): ClientUnaryCall;
   hasImage(

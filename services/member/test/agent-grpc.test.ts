@@ -179,6 +179,27 @@ describe("member agent over gRPC + mTLS", { skip: imageSkip && `no test image: $
     assert.ok(!existsSync(join(dirs[2].path, "containers/sh1")));
   });
 
+  it("learns a cluster pool with EnsurePool and remembers it across a restart", async () => {
+    const source = join(dirs[2].path, "pool2");
+    assert.deepEqual(await cb.ensurePool({ name: "pool2", driver: "shared", source }), { name: "pool2", driver: "shared", source });
+    assert.deepEqual(await cb.ensurePool({ name: "pool2", driver: "shared", source }), { name: "pool2", driver: "shared", source }, "idempotent");
+    const local = await cb.ensurePool({ name: "local2", driver: "dir", source: "" });
+    assert.equal(local.source, join(dirs[1].path, "pools/local2"), "a dir pool without source lives under the agent");
+    await cb.createInstance({ name: "p2a", imageFingerprint: img.fingerprint, pool: "pool2" });
+    await assert.rejects(cb.ensurePool({ name: "pool2", driver: "shared", source: join(dirs[2].path, "elsewhere") }), (err) => code(err) === grpc.status.FAILED_PRECONDITION && /has instances on it/.test((err as grpc.ServiceError).details));
+    await assert.rejects(cb.ensurePool({ name: "bad", driver: "zfs", source: "" }), (err) => code(err) === grpc.status.INVALID_ARGUMENT);
+    await assert.rejects(cb.ensurePool({ name: "bad", driver: "shared", source: "" }), (err) => code(err) === grpc.status.INVALID_ARGUMENT);
+    await assert.rejects(cb.ensurePool({ name: "bad", driver: "dir", source: "relative/path" }), (err) => code(err) === grpc.status.INVALID_ARGUMENT);
+    // A restarted agent re-opens the pools it learned and finds its instance there.
+    cb.close();
+    const address = b.address;
+    await b.close();
+    b = await runMemberAgent({ dir: dirs[1].path, name: "m2", listen: address, tls, driver: lxcSkip ? "simulated" : "lxc", pools: [{ name: "default", driver: "dir", source: join(dirs[1].path, "pools/default") }, { name: "shared", driver: "shared", source: dirs[2].path }] });
+    cb = new MemberClient(b.address, tls);
+    assert.deepEqual((await cb.listInstances()).map((i) => [i.name, i.pool]), [["p2a", "pool2"]]);
+    await cb.deleteInstance("p2a", true);
+  });
+
   it("answers clear errors for unknown instances and images", async () => {
     await assert.rejects(ca.startInstance("nope"), (err) => code(err) === grpc.status.NOT_FOUND && /Instance "nope" not found/.test((err as grpc.ServiceError).details));
     await assert.rejects(ca.createInstance({ name: "x1", imageFingerprint: "a".repeat(64) }), (err) => code(err) === grpc.status.NOT_FOUND);

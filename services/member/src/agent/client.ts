@@ -92,6 +92,10 @@ export class MemberClient {
     return this.unary(this.raw.adoptInstance, { name, pool });
   }
 
+  ensurePool(spec: pb.PoolSpec): Promise<pb.PoolSpec> {
+    return this.unary(this.raw.ensurePool, spec);
+  }
+
   /** Runs a command; stdin is written from `start` on, then closed with closeStdin(). */
   exec(start: Partial<pb.ExecStart> & { name: string; command: string[] }, handlers: ExecHandlers = {}): ExecSession {
     const call = this.raw.exec();

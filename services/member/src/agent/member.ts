@@ -5,9 +5,11 @@
 // Layout under the agent's directory:
 //   images/<fingerprint>[.json]       the content-addressed image store
 //   pools/default/containers/<name>/  the default `dir` pool (instance.json + rootfs/)
+//   pools/<name>/                     other `dir` pools of the cluster (EnsurePool)
+//   pools.json                        the pools EnsurePool added (re-opened at start)
 //   lxc/<name>/{config,lxc.log}       the lxc driver's runtime files (lxcpath)
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import {
   STATUS_CODES,
   wantedIdMap,
@@ -104,11 +106,51 @@ export class Member {
     // Unprivileged containers (host uid 1000000) traverse it to reach their rootfs.
     await chmod(this.dir, 0o711);
     await this.images.init();
-    for (const pool of this.pools.values()) {
-      await pool.init();
-      for (const name of await pool.instanceNames()) {
-        if ((await pool.owner(name)) === this.name) this.index.set(name, pool.name);
+    for (const p of await this.addedPools()) {
+      if (!this.pools.has(p.name)) this.pools.set(p.name, new StoragePool(p, this.name));
+    }
+    for (const pool of this.pools.values()) await this.openPool(pool);
+  }
+
+  // ---- pools ----
+
+  /** Makes a cluster pool known here (see EnsurePool in proto/member.proto). */
+  async ensurePool(spec: PoolConfig): Promise<StoragePool> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(spec.name) || spec.name.length > 63) throw invalidArgument(`Invalid storage pool name "${spec.name}"`);
+    if (spec.driver !== "dir" && spec.driver !== "shared") throw invalidArgument(`Unknown storage pool driver "${spec.driver}" (dir or shared)`);
+    if (spec.source !== "" && !isAbsolute(spec.source)) throw invalidArgument(`Storage pool source must be an absolute path, not "${spec.source}"`);
+    if (spec.driver === "shared" && spec.source === "") throw invalidArgument(`A shared storage pool needs a source (the path every member mounts)`);
+    const source = spec.source || join(this.dir, "pools", spec.name);
+    return this.locked(`pool:${spec.name}`, async () => {
+      const known = this.pools.get(spec.name);
+      if (known && known.driver === spec.driver && known.source === source) return known;
+      if (known && [...this.index.values()].includes(spec.name)) {
+        throw preconditionFailed(`Storage pool "${spec.name}" is ${known.driver} at ${known.source} on member "${this.name}", which has instances on it`);
       }
+      const pool = new StoragePool({ name: spec.name, driver: spec.driver, source }, this.name);
+      await this.openPool(pool);
+      this.pools.set(pool.name, pool);
+      const added = (await this.addedPools()).filter((p) => p.name !== pool.name);
+      const file = join(this.dir, "pools.json");
+      await writeFile(`${file}.tmp`, JSON.stringify([...added, { name: pool.name, driver: pool.driver, source: pool.source }], null, 2) + "\n");
+      await rename(`${file}.tmp`, file);
+      return pool;
+    });
+  }
+
+  private async openPool(pool: StoragePool): Promise<void> {
+    await pool.init();
+    for (const name of await pool.instanceNames()) {
+      if ((await pool.owner(name)) === this.name) this.index.set(name, pool.name);
+    }
+  }
+
+  private async addedPools(): Promise<PoolConfig[]> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, "pools.json"), "utf8")) as PoolConfig[];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
     }
   }
 

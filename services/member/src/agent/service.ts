@@ -9,6 +9,7 @@ import type { InstanceStatusWord, RuntimeState } from "../drivers/driver.ts";
 import { AgentError, invalidArgument, type AgentErrorKind } from "../errors.ts";
 import type { ImageEntry } from "../images/image-store.ts";
 import type { InstanceStreamItem } from "../migration/instance-tar.ts";
+import type { PoolDriver } from "../storage/pool.ts";
 import { MemberClient } from "./client.ts";
 import type { InstanceView, Member } from "./member.ts";
 
@@ -156,6 +157,10 @@ export class MemberAgentService {
       sendInstance: (call) => void this.sendInstance(call),
       receiveInstance: (call, cb) => void this.receiveInstance(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
       adoptInstance: unary(async (req: pb.AdoptInstanceRequest) => this.info(await m.adopt(req.name, req.pool))),
+      ensurePool: unary(async (req: pb.PoolSpec) => {
+        const p = await m.ensurePool({ name: req.name, driver: req.driver as PoolDriver, source: req.source });
+        return { name: p.name, driver: p.driver, source: p.source };
+      }),
       hasImage: unary(async (req: pb.ImageRef) => {
         const e = await m.images.get(req.fingerprint);
         return { present: e !== undefined, image: e ? imageInfo(e) : undefined };
