@@ -2,13 +2,15 @@
 // the lxc driver, `shoal gateway`), real containers and the real `lxc` 5.0.2 client:
 // `lxc move NAME --target M` of a stopped instance (data written inside survives),
 // then `lxc cluster evacuate member1 --force` with running and stopped instances on
-// member1 (everything lands elsewhere, running ones running, data intact, member
+// member1, on a `dir` pool and on a shared pool (everything lands elsewhere — copied
+// from dir, relocated on the shared pool —, running ones running, data intact, member
 // EVACUATED, new launches skip it, a second evacuate is refused) and
 // `lxc cluster restore member1 --force` (exactly those instances come back, running
 // as before, member ONLINE). Timings are printed, not asserted.
 // Every container is made by this test and removed by name.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
 import { containerSuite } from "../instances/support.ts";
@@ -59,14 +61,22 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
     created.delete("v1");
   });
 
-  const RUNNING = ["r1", "r2", "r3"];
-  const STOPPED = ["s1"];
+  const RUNNING = ["r1", "r2", "r3", "sr1"];
+  const STOPPED = ["s1", "ss1"];
+  // On the shared pool `sh` (one path every member sees): relocated, not copied.
+  const SHARED = new Set(["sr1", "ss1"]);
+  const sharedPath = join(c.dir, "shared-pool");
+  /** The inode of an instance's record on the shared path: the same file after a relocation. */
+  const sharedInode = (n: string) => statSync(join(sharedPath, "containers", n, "instance.json")).ino;
+  const inodes = new Map<string, number>();
 
-  test("lxc cluster evacuate member1 --force: everything moves, running ones running, data intact", async () => {
+  test("lxc cluster evacuate member1 --force: everything moves (dir: copied, shared: relocated), running ones running, data intact", async () => {
+    await ok("storage", "create", "sh", "shared", `source=${sharedPath}`);
     for (const n of [...RUNNING, ...STOPPED]) {
-      await launch(n, "--target", "member1");
+      await launch(n, "--target", "member1", ...(SHARED.has(n) ? ["--storage", "sh"] : []));
       await write(n, `data-of-${n}`);
     }
+    for (const n of SHARED) inodes.set(n, sharedInode(n));
     for (const n of STOPPED) await ok("stop", n, "--force");
     const t0 = Date.now();
     const out = await run("cluster", "evacuate", "member1", "--force");
@@ -83,6 +93,7 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
     const targets = new Set(RUNNING.map((n) => all.get(n)!.location));
     assert.equal(targets.size, 2, JSON.stringify([...all.values()].map((i) => [i.name, i.location])));
     for (const n of RUNNING) assert.equal(await read(n), `data-of-${n}`);
+    for (const n of SHARED) assert.equal(sharedInode(n), inodes.get(n), `${n} relocated on the shared pool, not copied`);
     const m1 = (await c.members()).find((m) => m.server_name === "member1")!;
     assert.equal(m1.status, "Evacuated");
     assert.match(await ok("cluster", "list"), /member1 .*EVACUATED/);
@@ -112,6 +123,7 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
     }
     assert.notEqual(all.get("n1")!.location, "member1");
     for (const n of RUNNING) assert.equal(await read(n), `data-of-${n}`);
+    for (const n of SHARED) assert.equal(sharedInode(n), inodes.get(n), `${n} relocated back, not copied`);
     const m1 = (await c.members()).find((m) => m.server_name === "member1")!;
     assert.equal(m1.status, "Online");
     assert.match(await fails("cluster", "restore", "member1", "--force"), /Cluster member is already restored/);

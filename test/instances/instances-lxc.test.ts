@@ -7,6 +7,7 @@
 // lxc-stop -k on the members' own lxcpaths as a fallback).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { LXC } from "../api/support.ts";
 import { containerSuite } from "./support.ts";
@@ -154,6 +155,60 @@ describe("instances and images across members (real processes, real containers, 
         if ((await run("delete", "--force", name)).code === 0) created.delete(name);
       }
     }
+  });
+
+  test("lxc storage: a dir pool defined per member then created cluster-wide, a shared pool, launches on them, errors", async () => {
+    // dir: member-specific sources first (PENDING), then the cluster-wide create.
+    const local = join(c.dir, "local-pool-member1");
+    await ok("storage", "create", "local", "dir", `source=${local}`, "--target", "member1");
+    assert.match(await ok("storage", "list", "--format", "csv"), /^local,dir,,0,PENDING$/m);
+    assert.match(await fails("storage", "create", "local", "dir", "source=/elsewhere"), /cluster member specific/);
+    await ok("storage", "create", "local", "dir");
+    assert.match(await ok("storage", "show", "local", "--target", "member1"), new RegExp(`^  source: ${local}$`, "m"));
+    assert.match(await ok("storage", "show", "local", "--target", "member2"), /^  source: \/.*\/pools\/local$/m, "a member without a source gets a directory of its agent");
+    // shared: one path every member mounts.
+    const shared = join(c.dir, "shared-pool");
+    await ok("storage", "create", "sh", "shared", `source=${shared}`);
+    const pools = JSON.parse(await ok("storage", "list", "--format", "json")) as { name: string; driver: string; status: string; config: Record<string, string> }[];
+    assert.deepEqual(pools.map((p) => [p.name, p.driver, p.status]), [["default", "dir", "Created"], ["local", "dir", "Created"], ["sh", "shared", "Created"]]);
+    assert.equal(pools.find((p) => p.name === "sh")!.config.source, shared);
+    const drivers = JSON.parse(await ok("query", "/1.0")).environment.storage_supported_drivers as { Name: string; Remote: boolean }[];
+    assert.deepEqual(drivers.map((d) => [d.Name, d.Remote]), [["dir", false], ["shared", true]]);
+
+    await launch("p1", "--target", "member1", "--storage", "local");
+    await launch("p2", "--target", "member2", "--storage", "sh");
+    assert.ok(existsSync(join(local, "containers", "p1")), "p1's rootfs is in the member-specific source");
+    assert.ok(existsSync(join(shared, "containers", "p2")), "p2 lives on the shared path");
+    assert.equal((await ok("exec", "p2", "--", "echo", "on-shared")).trim(), "on-shared");
+    const sh = JSON.parse(await ok("query", "/1.0/storage-pools/sh"));
+    assert.deepEqual(sh.used_by, ["/1.0/instances/p2"]);
+
+    // Errors change nothing.
+    assert.match(await fails("storage", "create", "sh", "shared", `source=${shared}`), /already exists/);
+    assert.match(await fails("storage", "create", "x1", "zfs"), /driver "zfs" is not supported/);
+    assert.match(await fails("storage", "create", "x1", "shared"), /needs "source"/);
+    assert.match(await fails("storage", "create", "x1", "dir", "bogus.key=1"), /Invalid config key "bogus.key"/);
+    assert.match(await fails("storage", "create", "x1", "shared", "source=relative"), /absolute path/);
+    assert.match(await fails("storage", "set", "sh", "source", "/moved"), /cannot be changed/);
+    assert.match(await fails("storage", "delete", "sh"), /currently in use/);
+    assert.match(await fails("storage", "show", "nope"), /Storage pool not found/);
+    created.add("p3");
+    assert.match(await fails("launch", "bb", "p3", "--storage", "nope"), /not found/i);
+    created.delete("p3");
+    assert.deepEqual((await list()).filter((i) => i.name === "p3"), []);
+    const edited = (await ok("storage", "show", "sh")).replace(/^description: .*$/m, "description: the shared one");
+    const r = await runWith(edited, "storage", "edit", "sh");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(await ok("storage", "show", "sh"), /^description: the shared one$/m);
+
+    for (const n of ["p1", "p2"]) {
+      await ok("delete", "--force", n);
+      created.delete(n);
+    }
+    assert.ok(!existsSync(join(shared, "containers", "p2")));
+    await ok("storage", "delete", "sh");
+    await ok("storage", "delete", "local");
+    assert.match(await ok("storage", "list", "--format", "csv"), /^default,dir,,\d+,CREATED\n$/);
   });
 
   test("delete (a running one needs --force); the list is empty after", async () => {

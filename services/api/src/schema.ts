@@ -281,6 +281,31 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE evacuation_plans ADD COLUMN owner_term INTEGER NOT NULL DEFAULT 0",
     ],
   },
+  {
+    version: 9,
+    statements: [
+      // Storage pools of the cluster (`lxc storage create|list|show|delete`). `dir` pools
+      // are local to each member (member-specific `source`, defaulting to a directory of
+      // the member's agent); `shared` pools are one path every member mounts. A pool
+      // defined with `--target` only is PENDING until created cluster-wide.
+      `CREATE TABLE storage_pools (
+        name TEXT PRIMARY KEY,
+        driver TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'CREATED'
+      )`,
+      `CREATE TABLE storage_pool_members (
+        pool TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (pool, node_id)
+      )`,
+      "INSERT INTO storage_pools (name, driver) VALUES ('default', 'dir')",
+      // The pool holding the instance's root disk (decides copy vs relocation on a move).
+      "ALTER TABLE instances ADD COLUMN pool TEXT NOT NULL DEFAULT 'default'",
+    ],
+  },
 ];
 
 /** Applies the migrations this gateway knows; fails if the database is newer than this code. */

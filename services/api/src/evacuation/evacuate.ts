@@ -22,6 +22,7 @@ import type { Database } from "../schema.ts";
 import type { MemberClients } from "../cluster/member-service.ts";
 import { scriptletSession } from "../placement/scriptlet-run.ts";
 import { moveStoppedInstance, stopCleanThenForced } from "./move.ts";
+import { listPools } from "../storage/pools.ts";
 
 export type EvacuationAction = "evacuate" | "restore";
 
@@ -49,7 +50,7 @@ async function runningByMember(agents: AgentClients, members: LiveMember[]): Pro
   return out;
 }
 
-function planned(rows: InstanceRow[], members: LiveMember[], running: Map<string, Set<string>>): PlannedInstance[] {
+function planned(rows: InstanceRow[], members: LiveMember[], running: Map<string, Set<string>>, sharedPools: Set<string>): PlannedInstance[] {
   return rows.map((r) => ({
     project: r.project,
     name: r.name,
@@ -57,8 +58,7 @@ function planned(rows: InstanceRow[], members: LiveMember[], running: Map<string
     running: running.get(r.nodeId)?.has(r.agentName) ?? false,
     architecture: r.architecture,
     type: "container",
-    // Every pool is local (dir) for now: moves copy.
-    sharedStorage: false,
+    sharedStorage: sharedPools.has(r.pool),
     config: r.config,
   }));
 }
@@ -77,6 +77,7 @@ export async function preparePlan(
   if (!member) throw ApiError.notFound("Failed to update cluster member state: Cluster member not found");
   const memberStatus = member.row.state === MEMBER_STATE.evacuated ? "EVACUATED" : member.status === "Offline" ? "OFFLINE" : "ONLINE";
   const rows = await listInstances(db);
+  const sharedPools = new Set((await listPools(db)).filter((p) => p.driver === "shared").map((p) => p.name));
   const creating = rows.find((r) => r.power === "CREATING" && (action === "restore" || r.nodeId === member.row.nodeId));
   if (creating) throw new ApiError(409, `Instance "${creating.name}" in project "${creating.project}" is being created: try again when it is`);
   if (action === "evacuate") {
@@ -100,7 +101,7 @@ export async function preparePlan(
           return run.target ? { target: run.target } : { error: "it did not choose a member (call set_target)" };
         }
       : undefined;
-    const plan = planEvacuation({ member: member.row.name, memberStatus, mode: mode || undefined, instances: planned(mine, members, running), members: policy, chooseTarget });
+    const plan = planEvacuation({ member: member.row.name, memberStatus, mode: mode || undefined, instances: planned(mine, members, running, sharedPools), members: policy, chooseTarget });
     await session?.publishLogs();
     if (!plan.ok) throw new ApiError(plan.status, plan.error);
     return { member, action, mode, steps: plan.steps };
@@ -112,7 +113,7 @@ export async function preparePlan(
   const running = await runningByMember(agents, holders);
   const unreachable = holders.find((m) => !running.has(m.row.nodeId));
   if (unreachable) throw new ApiError(503, `Cluster member "${unreachable.row.name}" is not reachable: it holds instances of "${member.row.name}"`);
-  const plan = planRestore({ member: member.row.name, memberStatus, instances: planned(relevant, members, running) });
+  const plan = planRestore({ member: member.row.name, memberStatus, instances: planned(relevant, members, running, sharedPools) });
   if (!plan.ok) throw new ApiError(plan.status, plan.error);
   return { member, action, mode, steps: plan.steps };
 }
@@ -160,14 +161,14 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
     await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ?, config = ? ${where}`, params: [new Date().toISOString(), JSON.stringify(config), s.project, s.name] }, stepDone(planId, seq)]);
     return `${label} started on ${cur.row.name}`;
   }
-  // copy / relocate (every pool is local for now: both copy).
+  // copy / relocate (moveStoppedInstance decides by the instance's pool).
   const target = members.find((m) => m.row.name === s.target);
   if (!target) throw new Error(`target cluster member "${s.target}" is no longer in the cluster`);
   let moved = "";
   if (row.nodeId !== target.row.nodeId) {
     if (await isRunning(agents, cur, row.agentName)) await stopCleanThenForced(agents, cur, row.agentName);
-    await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? [] : [stepDone(planId, seq)] });
-    moved = `copied from ${cur.row.name} to ${target.row.name}`;
+    const how = await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? [] : [stepDone(planId, seq)] });
+    moved = `${how} from ${cur.row.name} to ${target.row.name}`;
   }
   if (s.startAfter) {
     if (!(await isRunning(agents, target, row.agentName))) await agents.get(target.row.address).startInstance(row.agentName);

@@ -14,11 +14,14 @@
 // stale stopped copy on the source that a retry deletes. The instance never runs in
 // two places: it is stopped throughout, and only the row's member starts it.
 // The whole root filesystem travels in the stream, so the target needs no image.
+// On a shared pool (remote) nothing is copied: step 1 is the target's AdoptInstance
+// (it becomes the owner of the files every member sees) and step 3 has nothing to do.
 import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
 import { agentMessage, type AgentClients } from "../instances/agents.ts";
 import type { InstanceRow } from "../instances/instances.ts";
 import type { LiveMember } from "../instances/placement.ts";
 import type { Database } from "../schema.ts";
+import { agentPoolName, ensurePool, requirePool } from "../storage/pools.ts";
 
 export interface MoveOptions {
   /** The instance's config after the move (default: unchanged). */
@@ -40,18 +43,27 @@ export async function agentHas(agents: AgentClients, m: LiveMember, agentName: s
   }
 }
 
-/** Moves a stopped instance from `from` to `to` (see the file comment for the order). */
-export async function moveStoppedInstance(db: Database, agents: AgentClients, i: InstanceRow, from: LiveMember, to: LiveMember, opts: MoveOptions = {}): Promise<void> {
+/**
+ * Moves a stopped instance from `from` to `to` (see the file comment for the order).
+ * Resolves to how: "copied" (a `dir` pool) or "relocated" (a shared pool).
+ */
+export async function moveStoppedInstance(db: Database, agents: AgentClients, i: InstanceRow, from: LiveMember, to: LiveMember, opts: MoveOptions = {}): Promise<"copied" | "relocated"> {
   const source = agents.get(from.row.address);
   const target = agents.get(to.row.address);
+  const pool = await requirePool(db, i.pool);
+  const relocate = pool.driver === "shared";
   const sourceHas = await agentHas(agents, from, i.agentName);
   const targetHas = await agentHas(agents, to, i.agentName);
   if (!targetHas) {
-    if (!sourceHas) throw new Error(`Instance "${i.name}" is on neither "${from.row.name}" nor "${to.row.name}"`);
+    if (!sourceHas && !relocate) throw new Error(`Instance "${i.name}" is on neither "${from.row.name}" nor "${to.row.name}"`);
     try {
-      await source.copyInstanceTo(target, i.agentName);
+      await ensurePool(target, pool, to.row.nodeId);
+      // On a shared pool the files stay where they are: the target becomes their owner
+      // (the source then answers NOT_FOUND for it, so a retry skips to the write below).
+      if (relocate) await target.adoptInstance(i.agentName, agentPoolName(pool.name));
+      else await source.copyInstanceTo(target, i.agentName, agentPoolName(pool.name));
     } catch (e) {
-      throw new Error(`Failed copying instance "${i.name}" from "${from.row.name}" to "${to.row.name}": ${agentMessage(e)}`);
+      throw new Error(`Failed ${relocate ? "relocating" : "copying"} instance "${i.name}" from "${from.row.name}" to "${to.row.name}": ${agentMessage(e)}`);
     }
   }
   await db.exec([
@@ -62,11 +74,13 @@ export async function moveStoppedInstance(db: Database, agents: AgentClients, i:
     },
     ...(opts.statements ?? []),
   ]);
+  if (relocate) return "relocated";
   try {
     await source.deleteInstance(i.agentName, false);
   } catch (e) {
     if (!isNotFound(e)) throw new Error(`Instance "${i.name}" is now on "${to.row.name}", but deleting its old copy on "${from.row.name}" failed: ${agentMessage(e)}`);
   }
+  return "copied";
 }
 
 /** Stops an instance cleanly (30 s), then forcibly if that fails. */

@@ -25,9 +25,11 @@ export interface InstanceRow {
   lastUsedAt: string;
   /** CREATING (reserved, the agent is making it), STOPPED or RUNNING (last known). */
   power: string;
+  /** The storage pool of its root disk. */
+  pool: string;
 }
 
-const COLUMNS = "project, name, node_id, agent_name, type, architecture, description, ephemeral, config, devices, profiles, image_fingerprint, created_at, last_used_at, power";
+const COLUMNS = "project, name, node_id, agent_name, type, architecture, description, ephemeral, config, devices, profiles, image_fingerprint, created_at, last_used_at, power, pool";
 
 function fromRow(r: Param[]): InstanceRow {
   return {
@@ -46,6 +48,7 @@ function fromRow(r: Param[]): InstanceRow {
     createdAt: String(r[12]),
     lastUsedAt: String(r[13]),
     power: String(r[14]),
+    pool: String(r[15]),
   };
 }
 
@@ -64,8 +67,8 @@ export async function findInstance(db: Pick<Database, "query">, project: string,
 
 export function insertInstanceStatement(i: InstanceRow) {
   return {
-    sql: `INSERT INTO instances (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    params: [i.project, i.name, i.nodeId, i.agentName, i.type, i.architecture, i.description, i.ephemeral ? 1 : 0, JSON.stringify(i.config), JSON.stringify(i.devices), JSON.stringify(i.profiles), i.imageFingerprint, i.createdAt, i.lastUsedAt, i.power],
+    sql: `INSERT INTO instances (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [i.project, i.name, i.nodeId, i.agentName, i.type, i.architecture, i.description, i.ephemeral ? 1 : 0, JSON.stringify(i.config), JSON.stringify(i.devices), JSON.stringify(i.profiles), i.imageFingerprint, i.createdAt, i.lastUsedAt, i.power, i.pool],
   };
 }
 

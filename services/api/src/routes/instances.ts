@@ -33,6 +33,7 @@ import {
 } from "../instances/instances.ts";
 import { endSession, newSession, send } from "../instances/exec.ts";
 import { moveStoppedInstance } from "../evacuation/move.ts";
+import { agentPoolName, ensurePool, requirePool, rootDiskPool } from "../storage/pools.ts";
 import { EVACUATION_MODES } from "../../../placement/src/evacuation/plan.ts";
 import { matches, parseFilter } from "../instances/filter.ts";
 import { liveMembers, placeNewInstance, type LiveMember } from "../instances/placement.ts";
@@ -251,6 +252,8 @@ export function instanceRoutes(ctx: GatewayContext) {
       config["volatile.base_image"] = image.fingerprint;
       const devices = b.devices ?? {};
       const expanded = await expand(ctx.db, project, profiles, config, devices);
+      const pool = await requirePool(ctx.db, rootDiskPool(expanded.devices));
+      if (pool.state !== "CREATED") throw ApiError.badRequest(`Storage pool "${pool.name}" is pending: create it on the whole cluster first`);
       // The default policy, or instances.placement.scriptlet when one is set (it sees
       // the instance with its profiles applied).
       const member = await placeNewInstance(
@@ -275,6 +278,7 @@ export function instanceRoutes(ctx: GatewayContext) {
         createdAt: createdAt.toISOString(),
         lastUsedAt: "",
         power: "CREATING",
+        pool: pool.name,
       };
       const where = "WHERE project = ? AND name = ?";
       let created = false;
@@ -308,9 +312,10 @@ export function instanceRoutes(ctx: GatewayContext) {
             statements.push(holderStatement(image.fingerprint, member.row.nodeId));
           }
           t.progress({ create_instance_from_image_unpack_progress: "Unpack: 0%", progress: { stage: "create_instance_from_image_unpack", percent: "0", speed: "0" } });
-          await agent.createInstance({ name: agentName, imageFingerprint: image.fingerprint, config: agentConfig(expanded.config), devices: toDevices(expanded.devices), createdAt: createdAt.getTime() });
+          await ensurePool(agent, pool, member.row.nodeId);
+          await agent.createInstance({ name: agentName, imageFingerprint: image.fingerprint, config: agentConfig(expanded.config), devices: toDevices(expanded.devices), createdAt: createdAt.getTime(), pool: agentPoolName(pool.name) });
           created = true;
-          statements.push({ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, name] }, ...event("instance-created", row, member.row.name, req, { type: "container", "storage-pool": "default" }));
+          statements.push({ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, name] }, ...event("instance-created", row, member.row.name, req, { type: "container", "storage-pool": pool.name }));
           if (b.start) {
             await agent.startInstance(agentName);
             statements.push({ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), project, name] }, ...event("instance-started", row, member.row.name, req));
@@ -424,6 +429,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       const profiles = b.profiles ?? i.profiles;
       const description = b.description ?? (mode === "put" ? "" : i.description);
       const expanded = await expand(ctx.db, project, profiles, config, devices);
+      if (rootDiskPool(expanded.devices) !== i.pool) throw ApiError.badRequest(`Cannot update root disk device pool name to "${rootDiskPool(expanded.devices)}": the instance is on storage pool "${i.pool}"`);
       const m = await owner(i);
       try {
         await agents.get(m.row.address).updateInstance({ name: i.agentName, config: agentConfig(expanded.config), devices: toDevices(expanded.devices) });

@@ -9,6 +9,7 @@ import { lifecycleEvent, publishStatements, requestor } from "../events/events.t
 import { configView, planConfigWrite, readStoredConfig, unchangedSince, type ConfigView } from "../config.ts";
 import { clusterDrivers } from "../instances/agents.ts";
 import { ApiError, sendSync } from "../response.ts";
+import { POOL_DRIVERS } from "../storage/pools.ts";
 import type { GatewayContext } from "../server.ts";
 
 /**
@@ -73,7 +74,7 @@ export function serverRoutes(ctx: GatewayContext) {
     server_version: SERVER_VERSION,
     storage: "",
     storage_version: "",
-    storage_supported_drivers: [],
+    storage_supported_drivers: POOL_DRIVERS.map((d) => ({ Name: d.name, Version: "1", Remote: d.remote })),
   });
 
   const currentView = async (): Promise<ConfigView> => configView(await readStoredConfig(ctx.db), derived());
