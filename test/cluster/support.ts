@@ -31,8 +31,11 @@ export async function waitUntil(what: string, ms: number, check: () => boolean |
 
 /** A local cluster grown member by member: member1 bootstraps it, a gateway serves it. */
 export class TestCluster {
-  /** built: run dist/ (after `npm run build`) instead of the TypeScript sources. */
-  constructor(private readonly opts: { built?: boolean } = {}) {}
+  /**
+   * built: run dist/ (after `npm run build`) instead of the TypeScript sources.
+   * memberArgs: extra `shoal member` arguments for every member (e.g. ["--driver", "simulated"]).
+   */
+  constructor(private readonly opts: { built?: boolean; memberArgs?: string[] } = {}) {}
 
   readonly dir = mkdtempSync(join(tmpdir(), "shoal-membership-"));
   readonly procs = new Map<string, Proc>();
@@ -71,7 +74,7 @@ export class TestCluster {
   async bootstrap(name: string): Promise<void> {
     const address = `127.0.0.1:${await freePort()}`;
     this.addresses.set(name, address);
-    await this.spawn(name, ["member", "--dir", this.memberDir(name), "--bootstrap", "--name", name, "--listen", address, "--coordinator-interval-ms", "500"], /^ready /m);
+    await this.spawn(name, ["member", "--dir", this.memberDir(name), "--bootstrap", "--name", name, "--listen", address, "--coordinator-interval-ms", "500", ...(this.opts.memberArgs ?? [])], /^ready /m);
     await this.spawn("gateway", ["gateway", "--dir", this.env.LXD_DIR, "--listen", `127.0.0.1:${await freePort()}`, "--db", address, "--cert", join(this.memberDir(name), "cluster.crt"), "--key", join(this.memberDir(name), "cluster.key"), "--name", "gateway"], /^shoal gateway: https/m);
   }
 
@@ -79,12 +82,12 @@ export class TestCluster {
   async join(name: string, token: string): Promise<Proc> {
     const address = this.addresses.get(name) ?? `127.0.0.1:${await freePort()}`;
     this.addresses.set(name, address);
-    return this.spawn(name, ["member", "--dir", this.memberDir(name), "--join", token, "--listen", address, "--coordinator-interval-ms", "500"], /^ready /m);
+    return this.spawn(name, ["member", "--dir", this.memberDir(name), "--join", token, "--listen", address, "--coordinator-interval-ms", "500", ...(this.opts.memberArgs ?? [])], /^ready /m);
   }
 
   /** Starts a stopped member again on its directory. */
   async resume(name: string): Promise<Proc> {
-    return this.spawn(name, ["member", "--dir", this.memberDir(name), "--coordinator-interval-ms", "500"], /^ready /m);
+    return this.spawn(name, ["member", "--dir", this.memberDir(name), "--coordinator-interval-ms", "500", ...(this.opts.memberArgs ?? [])], /^ready /m);
   }
 
   lxc(...args: string[]): Promise<RunResult> {
