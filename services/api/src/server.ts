@@ -25,6 +25,7 @@ import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
 import { clusterEvacuationRoutes } from "./routes/cluster-evacuation.ts";
+import { containersAsInstances } from "./routes/containers.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { scriptletRoutes } from "./routes/scriptlet.ts";
@@ -187,9 +188,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key: string; cert: string; requestCert: true; rejectUnauthorized: false; minVersion: "TLSv1.3" } }): FastifyInstance {
-  const app = (opts.https
-    ? Fastify({ https: opts.https, logger: false, bodyLimit: opts.bodyLimit, frameworkErrors: frameworkError })
-    : Fastify({ logger: false, bodyLimit: opts.bodyLimit, frameworkErrors: frameworkError })) as unknown as FastifyInstance;
+  // /1.0/containers[/…] is served by the /1.0/instances routes (routes/containers.ts).
+  const common = { logger: false, bodyLimit: opts.bodyLimit, frameworkErrors: frameworkError, rewriteUrl: containersAsInstances };
+  const app = (opts.https ? Fastify({ https: opts.https, ...common }) : Fastify(common)) as unknown as FastifyInstance;
   const onUnixSocket = !opts.https;
 
   app.decorateRequest("trusted", false);

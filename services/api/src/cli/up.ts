@@ -17,7 +17,7 @@
 // dies on its own is reported, not restarted.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -265,6 +265,12 @@ async function runCluster(dir: string, cluster: ClusterFile, created: boolean, c
         "shoal: LXC is not installed here (apt-get install lxc), so the members run the SIMULATED instance driver:\n" +
           "       instances have no processes; GET /1.0 reports driver \"simulated\". Install LXC and start a new cluster for real containers.\n",
       );
+    }
+    // Unprivileged containers (host uid 1000000) traverse DIR and DIR/members to reach
+    // their rootfs under DIR/members/<name>/agent: 0711 lets them pass without listing.
+    if (driver === "lxc") {
+      mkdirSync(join(dir, "members"), { recursive: true, mode: 0o711 });
+      for (const d of [dir, join(dir, "members")]) chmodSync(d, 0o711);
     }
     const memberArgs = (m: ClusterFile["members"][number]) => ["member", "--dir", join(dir, "members", m.name), "--listen", m.database, "--no-handover", "--driver", driver];
     const startMember = (m: ClusterFile["members"][number], extra: string[]) => start(m.name, "member", m.database, nodeFlags, [...memberArgs(m), ...extra], nodeEnv, /^ready /m);

@@ -113,3 +113,20 @@ export async function placeNewInstance(
   if (!decision.ok) throw new ApiError(decision.status, decision.error);
   return members.find((m) => m.row.name === decision.member)!;
 }
+
+let placing: Promise<void> = Promise.resolve();
+
+/**
+ * Waits for this gateway's turn to place a new instance; call the returned release
+ * once the instance's row (CREATING) is written, or its creation failed. The counts
+ * placement reads include those rows, so without turns parallel creations (e.g.
+ * `lxd-benchmark launch --parallel 8`) read the same counts and all pick the same
+ * emptiest member. Gateways do not take turns with each other.
+ */
+export async function placementTurn(): Promise<() => void> {
+  const before = placing;
+  let release!: () => void;
+  placing = new Promise<void>((resolve) => (release = resolve));
+  await before;
+  return release;
+}

@@ -32,11 +32,12 @@ import {
   type LiveStatus,
 } from "../instances/instances.ts";
 import { endSession, newSession, send } from "../instances/exec.ts";
+import { listingCollection } from "./containers.ts";
 import { moveStoppedInstance } from "../evacuation/move.ts";
 import { agentPoolName, ensurePool, requirePool, rootDiskPool } from "../storage/pools.ts";
 import { EVACUATION_MODES } from "../../../placement/src/evacuation/plan.ts";
 import { matches, parseFilter } from "../instances/filter.ts";
-import { liveMembers, placeNewInstance, type LiveMember } from "../instances/placement.ts";
+import { liveMembers, placeNewInstance, placementTurn, type LiveMember } from "../instances/placement.ts";
 import { startTask } from "../operations/tasks.ts";
 import { sendAsync, view } from "../operations/store.ts";
 import { ApiError, sendSync } from "../response.ts";
@@ -107,7 +108,7 @@ const controlSchema = z.object({ command: z.string(), args: z.record(z.string(),
 const listQuery = z.object({ recursion: z.enum(["0", "1", "2"]).optional(), "all-projects": z.string().optional(), filter: z.string().optional() }).passthrough();
 
 const key = (i: { project: string; name: string }) => `${i.project}/${i.name}`;
-const instanceUrl = (i: { project: string; name: string }) => `/1.0/instances/${encodeURIComponent(i.name)}${i.project === "default" ? "" : `?project=${encodeURIComponent(i.project)}`}`;
+const instanceUrl = (i: { project: string; name: string }, collection: "containers" | "instances" = "instances") => `/1.0/${collection}/${encodeURIComponent(i.name)}${i.project === "default" ? "" : `?project=${encodeURIComponent(i.project)}`}`;
 
 function toDevices(d: Record<string, Record<string, string>>): { [k: string]: DeviceConfig } {
   return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { entries: v }]));
@@ -206,7 +207,8 @@ export function instanceRoutes(ctx: GatewayContext) {
       const rows = await listInstances(ctx.db, project);
       const recursion = Number(q.data.recursion ?? "0");
       const filter = parseFilter(q.data.filter ?? "");
-      if (recursion === 0 && !filter.length) return sendSync(reply, rows.map(instanceUrl));
+      const urlOf = (i: { project: string; name: string }) => instanceUrl(i, listingCollection(req)); // /1.0/containers lists /1.0/containers/NAME
+      if (recursion === 0 && !filter.length) return sendSync(reply, rows.map(urlOf));
       const members = await liveMembers(ctx.db);
       const memberOf = (r: InstanceRow) => members.find((m) => m.row.nodeId === r.nodeId);
       let out: (ReturnType<typeof instanceView> & { state?: unknown })[];
@@ -223,7 +225,7 @@ export function instanceRoutes(ctx: GatewayContext) {
         );
       }
       out = out.filter((o) => matches(o, filter));
-      return sendSync(reply, recursion === 0 ? out.map(instanceUrl) : out);
+      return sendSync(reply, recursion === 0 ? out.map(urlOf) : out);
     });
 
     app.post("/1.0/instances", async (req, reply) => {
@@ -254,13 +256,18 @@ export function instanceRoutes(ctx: GatewayContext) {
       const expanded = await expand(ctx.db, project, profiles, config, devices);
       const pool = await requirePool(ctx.db, rootDiskPool(expanded.devices));
       if (pool.state !== "CREATED") throw ApiError.badRequest(`Storage pool "${pool.name}" is pending: create it on the whole cluster first`);
+      // One placement at a time in this gateway, until the name is reserved (placementTurn).
+      const release = await placementTurn();
       // The default policy, or instances.placement.scriptlet when one is set (it sees
       // the instance with its profiles applied).
       const member = await placeNewInstance(
         ctx.db,
         { project, architecture: image.architecture, target: queryParam(req, "target"), instance: { name, type: "container", config: expanded.config, devices: expanded.devices, profiles } },
         { members: ctx.members, location: ctx.serverName },
-      );
+      ).catch((e: unknown) => {
+        release();
+        throw e;
+      });
       const createdAt = new Date();
       const row: InstanceRow = {
         project,
@@ -331,7 +338,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       }).catch((e: unknown) => {
         if (/UNIQUE|constraint/i.test(String(e))) throw new ApiError(409, `Instance "${name}" already exists`);
         throw e;
-      });
+      }).finally(release);
       return sendAsync(reply, view(op));
     });
 
