@@ -33,6 +33,9 @@ export interface CoordinatorOptions {
 export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** poke() during a loop's round: run another right after it. */
+  private again = false;
+  private looping = false;
   private fencedTerm = 0;
   private closed = false;
   private readonly intervalMs: number;
@@ -44,17 +47,37 @@ export class Coordinator {
   }
 
   start(): void {
-    const loop = async () => {
-      if (this.closed) return;
-      await this.round().catch((e: unknown) => this.log(`round failed: ${e instanceof Error ? e.message : String(e)}`));
-      if (!this.closed) this.timer = setTimeout(loop, this.intervalMs);
-    };
-    this.timer = setTimeout(loop, 0);
+    this.timer = setTimeout(() => void this.loop(), 0);
+  }
+
+  /**
+   * Runs a round now rather than at the next interval: a plan was just recorded (an
+   * evacuation waits for no timer). A round in progress is followed by another.
+   */
+  poke(): void {
+    if (this.closed || !this.timer) return;
+    if (this.looping) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), 0);
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  private async loop(): Promise<void> {
+    if (this.closed) return;
+    this.looping = true;
+    do {
+      this.again = false;
+      await this.round().catch((e: unknown) => this.log(`round failed: ${e instanceof Error ? e.message : String(e)}`));
+    } while (this.again && !this.closed);
+    this.looping = false;
+    if (!this.closed) this.timer = setTimeout(() => void this.loop(), this.intervalMs);
   }
 
   /** One round; a no-op unless this member's node leads. Exposed for tests. */

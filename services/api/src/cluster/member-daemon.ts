@@ -168,6 +168,8 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const evacuations = new EvacuationRunner(db, tls, coordinatorLog);
   const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: coordinatorLog });
 
+  // A recorded evacuation or restore plan starts at once, not at the next round.
+  const stopPlanWatch = db.watch({ onChange: (e) => e.tables.includes("evacuation_plans") && coordinator.poke(), onLive: () => undefined, onReset: () => undefined });
   const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
 
   let closed = false;
@@ -175,6 +177,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (closed) return;
     closed = true;
     stopCertificateWatch();
+    stopPlanWatch();
     coordinator.close();
     evacuations.close();
     if (opts.handover !== false) {
