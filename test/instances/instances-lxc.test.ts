@@ -105,6 +105,31 @@ describe("instances and images across members (real processes, real containers, 
     assert.equal((await ok("config", "get", "c5", "limits.memory")).trim(), "64MB");
   });
 
+  test("lxc rename: a stopped instance changes name (its data with it); a new one may take the old name; errors", async () => {
+    await ok("start", "c5");
+    await ok("exec", "c5", "--", "sh", "-c", "echo kept > /root/marker");
+    assert.match(await fails("rename", "c5", "c6"), /Renaming of running instance not allowed/);
+    await ok("stop", "--force", "c5");
+    created.add("c6");
+    await ok("rename", "c5", "c6");
+    created.delete("c5");
+    const names = (await list()).map((i) => i.name);
+    assert.ok(names.includes("c6") && !names.includes("c5"), names.join(","));
+    assert.equal((await ok("config", "get", "c6", "limits.memory")).trim(), "64MB");
+    await ok("start", "c6");
+    assert.equal((await ok("exec", "c6", "--", "cat", "/root/marker")).trim(), "kept");
+    // The old name is free again, on the same member too.
+    await launch("c5", "--target", "member3");
+    assert.equal((await list()).filter((i) => i.location === "member3" && ["c5", "c6"].includes(i.name)).length, 2);
+    await ok("stop", "--force", "c6");
+    assert.match(await fails("rename", "c6", "c5"), /Name "c5" already in use/);
+    assert.match(await fails("rename", "c6", "bad_name"), /Invalid instance name/);
+    assert.match(await fails("rename", "nosuch", "x"), /not found/i);
+    await ok("delete", "--force", "c5");
+    await ok("rename", "c6", "c5");
+    created.delete("c6");
+  });
+
   test("errors: unknown image, unknown member, unknown group, duplicate name, bad name", async () => {
     assert.match(await fails("launch", "nosuchimage", "e1"), /not found/i);
     assert.match(await fails("launch", "bb", "e2", "--target", "nosuchmember"), /Cluster member not found/);

@@ -1,7 +1,7 @@
 // Instances as the cluster records them (the `instances` table: where each lives,
 // its config) and as LXD shows them (api.Instance, api.InstanceState), with the live
 // status asked of the owning member's agent.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Param } from "../../../raft/src/db/param.ts";
 import { InstanceStatus, type InstanceInfo, type InstanceStateReply } from "../../../../proto/gen/member.ts";
 import { ApiError } from "../response.ts";
@@ -86,6 +86,17 @@ export function validateInstanceName(name: string): void {
  * default project; elsewhere prefixed by a short hash of the project (the agent has
  * one namespace per member, LXD's on-disk "project_name" is not a valid agent name).
  */
+/**
+ * The agent name of a new instance: agentNameFor(), unless a renamed instance still
+ * carries it (a rename changes only the cluster's name), then with a random suffix.
+ */
+export async function freeAgentName(db: Pick<Database, "query">, project: string, name: string): Promise<string> {
+  const base = agentNameFor(project, name);
+  const taken = await db.query("SELECT 1 FROM instances WHERE agent_name = ?", [base]);
+  if (!taken.rows.length) return base;
+  return `${base.slice(0, 54).replace(/-+$/, "")}-${randomBytes(4).toString("hex")}`;
+}
+
 export function agentNameFor(project: string, name: string): string {
   if (project === "default") return name;
   const n = `p${createHash("sha256").update(project).digest("hex").slice(0, 8)}-${name}`;

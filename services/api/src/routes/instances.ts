@@ -15,7 +15,7 @@ import { lifecycleEvent, publishStatements, requestor } from "../events/events.t
 import { findAlias, findImage, holderStatement, imageHolders, imageProject } from "../images/images.ts";
 import { agentError, agentMessage, AgentClients } from "../instances/agents.ts";
 import {
-  agentNameFor,
+  freeAgentName,
   findInstance,
   insertInstanceStatement,
   instanceView,
@@ -246,7 +246,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       const image = await findImage(ctx.db, imgProject, fingerprint);
       const exists = await ctx.db.query("SELECT 1 FROM instances WHERE project = ? AND name = ?", [project, name]);
       if (exists.rows.length) throw new ApiError(409, `Instance "${name}" already exists`);
-      const agentName = agentNameFor(project, name);
+      const agentName = await freeAgentName(ctx.db, project, name);
       const profiles = b.profiles ?? ["default"];
       const config: Record<string, string> = { ...(b.config ?? {}) };
       validateInstanceConfig(config);
@@ -456,6 +456,43 @@ export function instanceRoutes(ctx: GatewayContext) {
     // `lxc move NAME --target MEMBER` (5.0.2 sends {"name", "migration": true, "live": true, ...}
     // with ?target=): a stopped instance's files go to the target member's agent, then
     // the row names the target, then the source copy goes (evacuation/move.ts).
+    /**
+     * `lxc rename` / `lxc move OLD NEW`: a stopped instance changes its name in one
+     * database write. The member keeps it under its agent name (instances.agent_name),
+     * so nothing on the host moves and there is no half-renamed state.
+     */
+    async function rename(req: FastifyRequest, i: InstanceRow, newName: string) {
+      validateInstanceName(newName);
+      if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
+      const m = await owner(i);
+      let running: boolean;
+      try {
+        running = liveStatus(await agents.get(m.row.address).instanceState(i.agentName)).status_code !== STOPPED.status_code;
+      } catch (e) {
+        throw agentError(e, m.row.name);
+      }
+      if (running) throw ApiError.badRequest("Renaming of running instance not allowed");
+      const taken = await ctx.db.query("SELECT 1 FROM instances WHERE project = ? AND name = ?", [i.project, newName]);
+      if (taken.rows.length) throw new ApiError(409, `Name "${newName}" already in use`);
+      const renamed = { ...i, name: newName };
+      const { op } = await startTask(ctx.db, {
+        description: "Renaming instance",
+        project: i.project,
+        location: m.row.name,
+        resources: { containers: [`/1.0/containers/${i.name}`], instances: [`/1.0/instances/${i.name}`] },
+        run: async () => {
+          const statements: ExecStatement[] = [
+            { sql: "UPDATE instances SET name = ? WHERE project = ? AND name = ? AND node_id = ? AND power != 'CREATING'", params: [newName, i.project, i.name, i.nodeId], expectChanges: 1 },
+            ...event("instance-renamed", renamed, m.row.name, req, { old_name: i.name }),
+          ];
+          return { metadata: null, statements };
+        },
+        describe: (e) => (/UNIQUE|constraint/i.test(String(e)) ? `Name "${newName}" already in use` : agentMessage(e)),
+        log,
+      });
+      return op;
+    }
+
     app.post("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
       const project = await requestProject(ctx.db, req);
       const i = await findInstance(ctx.db, project, req.params.name);
@@ -463,7 +500,8 @@ export function instanceRoutes(ctx: GatewayContext) {
       if (!parsed.success) throw badBody(parsed.error);
       const b = parsed.data;
       const targetName = queryParam(req, "target");
-      if (!b.migration) throw ApiError.badRequest(b.name && b.name !== i.name ? "Renaming instances is not supported yet" : "Only moving an instance to another cluster member is supported (lxc move NAME --target MEMBER)");
+      if (!b.migration && b.name && b.name !== i.name) return sendAsync(reply, view(await rename(req, i, b.name)));
+      if (!b.migration) throw ApiError.badRequest("Only renaming an instance or moving it to another cluster member is supported (lxc move NAME --target MEMBER)");
       if (!targetName) throw ApiError.badRequest("Migrating to another server is not supported: move within the cluster with --target MEMBER");
       if (b.name && b.name !== i.name) throw ApiError.badRequest("Renaming an instance while moving it is not supported yet");
       if (b.pool) throw ApiError.badRequest("Moving to another storage pool is not supported yet");
