@@ -130,6 +130,17 @@ describe("instances and images across members (real processes, real containers, 
     created.delete("c6");
   });
 
+  test("lxc launch --ephemeral: survives a restart, deleted when stopped", async () => {
+    await launch("eph1", "--ephemeral", "--target", "member2");
+    assert.equal(JSON.parse(await ok("query", "/1.0/instances/eph1")).ephemeral, true);
+    await ok("restart", "--force", "eph1");
+    assert.equal((await list()).find((i) => i.name === "eph1")?.status, "Running");
+    await ok("stop", "--force", "eph1");
+    assert.equal((await list()).find((i) => i.name === "eph1"), undefined);
+    assert.match(await fails("info", "eph1"), /not found/i);
+    created.delete("eph1");
+  });
+
   test("errors: unknown image, unknown member, unknown group, duplicate name, bad name", async () => {
     assert.match(await fails("launch", "nosuchimage", "e1"), /not found/i);
     assert.match(await fails("launch", "bb", "e2", "--target", "nosuchmember"), /Cluster member not found/);

@@ -407,7 +407,10 @@ export function instanceRoutes(ctx: GatewayContext) {
           }
           if (action === "stop") {
             await agent.stopInstance(i.agentName, { timeoutMs, force });
-            return { statements: [{ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, i.name] }, ...event(force ? "instance-stopped" : "instance-shutdown", i, m.row.name, req)] };
+            const stopped = event(force ? "instance-stopped" : "instance-shutdown", i, m.row.name, req);
+            // An ephemeral instance is deleted once stopped (LXD's rule).
+            if (i.ephemeral) return { statements: [...stopped, ...(await deleteStopped(i, m, req))] };
+            return { statements: [{ sql: `UPDATE instances SET power = 'STOPPED' ${where}`, params: [project, i.name] }, ...stopped] };
           }
           await agent.restartInstance(i.agentName, { timeoutMs, force });
           return { statements: [{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), project, i.name] }, ...event("instance-restarted", i, m.row.name, req)] };
@@ -629,6 +632,16 @@ export function instanceRoutes(ctx: GatewayContext) {
       return sendAsync(reply, view(op));
     });
 
+    /** Deletes a stopped instance on its member; returns the write that forgets it. */
+    async function deleteStopped(i: InstanceRow, m: LiveMember, req: FastifyRequest): Promise<ExecStatement[]> {
+      try {
+        await agents.get(m.row.address).deleteInstance(i.agentName, false);
+      } catch (e) {
+        if ((e as { code?: number }).code !== 5 /* NOT_FOUND: already gone there */) throw e;
+      }
+      return [{ sql: "DELETE FROM instances WHERE project = ? AND name = ?", params: [i.project, i.name] }, ...event("instance-deleted", i, m.row.name, req)];
+    }
+
     app.delete("/1.0/instances/:name", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
       const project = await requestProject(ctx.db, req);
       const i = await findInstance(ctx.db, project, req.params.name);
@@ -647,14 +660,7 @@ export function instanceRoutes(ctx: GatewayContext) {
         project,
         location: m.row.name,
         resources: { containers: [`/1.0/containers/${i.name}`], instances: [`/1.0/instances/${i.name}`] },
-        run: async () => {
-          try {
-            await agent.deleteInstance(i.agentName, false);
-          } catch (e) {
-            if ((e as { code?: number }).code !== 5) throw e;
-          }
-          return { statements: [{ sql: "DELETE FROM instances WHERE project = ? AND name = ?", params: [project, i.name] }, ...event("instance-deleted", i, m.row.name, req)] };
-        },
+        run: async () => ({ statements: await deleteStopped(i, m, req) }),
         describe: (e) => agentMessage(e),
         log,
       });
