@@ -168,8 +168,14 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   const evacuations = new EvacuationRunner(db, tls, coordinatorLog);
   const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: coordinatorLog });
 
-  // A recorded evacuation or restore plan starts at once, not at the next round.
+  // A recorded evacuation or restore plan starts at once, not at the next round; so
+  // does the coordinator of a node that has just become leader (e.g. after a handover).
   const stopPlanWatch = db.watch({ onChange: (e) => e.tables.includes("evacuation_plans") && coordinator.poke(), onLive: () => undefined, onReset: () => undefined });
+  let leading = false;
+  const leadership = setInterval(() => {
+    if (node.isLeader() && !leading) coordinator.poke();
+    leading = node.isLeader();
+  }, 50);
   const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
 
   let closed = false;
@@ -178,6 +184,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     closed = true;
     stopCertificateWatch();
     stopPlanWatch();
+    clearInterval(leadership);
     coordinator.close();
     evacuations.close();
     if (opts.handover !== false) {
