@@ -76,6 +76,13 @@ export class Raft {
 
   /** Leader: one per replica (voters and standbys), including itself. */
   progress = new Map<NodeId, Progress>();
+  /**
+   * Leader: nodes just demoted to spare, with the index of the configuration entry
+   * that demotes them. They keep receiving the log (not counted anywhere) until they
+   * hold that entry: a spare gets no messages, so without it a demoted node would never
+   * learn its new role and would wait for a leader as if it were a cut-off replica.
+   */
+  readonly leaving = new Map<NodeId, number>();
   /** Candidate / pre-candidate: the answers so far. */
   votes = new Map<NodeId, boolean>();
   /** Leader: index of the last conf change in the log; a new one waits until it is committed. */
@@ -212,6 +219,7 @@ export class Raft {
 
   resetProgress(): void {
     this.progress.clear();
+    this.leaving.clear();
     for (const id of replicas(this.config)) {
       const pr = new Progress(this.log.lastIndex() + 1, this.opts.maxInflight);
       if (id === this.id) {
@@ -429,8 +437,26 @@ export class Raft {
       if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.opts.maxInflight));
     }
     for (const id of [...this.progress.keys()]) {
-      if (id !== this.id && (!this.config.members[id] || this.config.members[id].role === "spare")) this.progress.delete(id);
+      if (id === this.id) continue;
+      const member = this.config.members[id];
+      if (member?.role === "spare" && this.configurations.currentIndex() > (this.progress.get(id)?.match ?? 0)) {
+        this.leaving.set(id, this.configurations.currentIndex());
+      } else if (!member || member.role === "spare") {
+        this.forget(id);
+      }
     }
+    for (const id of [...this.leaving.keys()]) if (this.config.members[id]?.role !== "spare") this.leaving.delete(id);
+  }
+
+  /** Leader: a node demoted to spare acknowledged the entry that demotes it; stop replicating to it. */
+  maybeForgetLeaving(id: NodeId): void {
+    const until = this.leaving.get(id);
+    if (until !== undefined && (this.progress.get(id)?.match ?? 0) >= until) this.forget(id);
+  }
+
+  private forget(id: NodeId): void {
+    this.progress.delete(id);
+    this.leaving.delete(id);
   }
 
   /** The configuration as of `index` (for describing a snapshot taken there). */

@@ -103,6 +103,7 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
       if (pr.sentCommit < r.log.committed && pr.match >= r.log.committed) sendAppend(r, m.from, true);
     }
     maybeSendTimeoutNow(r, m.from);
+    r.maybeForgetLeaving(m.from);
   } else if (wasPaused && !pr.isPaused()) {
     while (sendAppend(r, m.from, false)) { /* the window opened */ }
   }
