@@ -3,7 +3,10 @@
 // requests over a unix socket, the real `lxc` against either system, and clean-up
 // on Ctrl-C.
 import { request } from "node:http";
-import { runCommand, LXC_CLIENT, type RunResult } from "./lxd/lxd-cluster.ts";
+import { TestCluster } from "../../../test/cluster/support.ts";
+import { killLeftovers, startContainerCluster } from "../../../test/instances/support.ts";
+import { buildBusyboxImage } from "../../member/test/support/busybox-image.ts";
+import { runCommand, tryStartLxdCluster, LXC_CLIENT, type LxdCluster, type RunResult } from "./lxd/lxd-cluster.ts";
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -152,5 +155,57 @@ export class Cleanups {
       for (const fn of [...this.fns].reverse()) await fn();
     })();
     return this.running;
+  }
+}
+
+export const SHOAL_MEMBERS = ["member1", "member2", "member3"];
+
+/**
+ * Runs fn against a 3-member Shoal cluster of built processes and a gateway, with the
+ * busybox image imported as `bb`: real containers (lxc driver; containers still running
+ * under `leftovers()` names are killed at the end) or simulated members. Always closed.
+ */
+export async function withShoalCluster<T>(
+  cleanups: Cleanups,
+  opts: { simulated?: boolean; leftovers?: () => string[]; log: (line: string) => void },
+  fn: (t: LxcTarget, c: TestCluster) => Promise<T>,
+): Promise<T> {
+  const c = new TestCluster({ built: true, memberArgs: opts.simulated ? ["--driver", "simulated"] : [] });
+  const image = buildBusyboxImage();
+  const close = cleanups.add(async () => {
+    if (!opts.simulated) killLeftovers(c, SHOAL_MEMBERS, opts.leftovers?.() ?? []);
+    await c.close();
+    image.cleanup();
+  });
+  try {
+    if (opts.simulated) {
+      await c.bootstrap(SHOAL_MEMBERS[0]);
+      for (const name of SHOAL_MEMBERS.slice(1)) await c.join(name, await c.token(name));
+    } else {
+      await startContainerCluster(c, SHOAL_MEMBERS);
+    }
+    const t: LxcTarget = { label: opts.simulated ? "Shoal (simulated)" : "Shoal", env: c.env };
+    await lxcOk(t, ["image", "import", image.path, "--alias", "bb"]);
+    opts.log(`Shoal: ${SHOAL_MEMBERS.length} members (${opts.simulated ? "simulated" : "lxc"} driver) and a gateway up, image bb imported`);
+    return await fn(t, c);
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * Runs fn against a real LXD cluster (lxd/lxd-cluster.ts), always closed; returns the
+ * line that says what it was, or "LXD: unavailable (reason)" without running fn.
+ */
+export async function withLxdCluster(cleanups: Cleanups, log: (line: string) => void, fn: (t: LxcTarget, l: LxdCluster) => Promise<void>): Promise<string> {
+  const started = await tryStartLxdCluster({ log });
+  if (!started.cluster) return `LXD: unavailable (${started.reason})`;
+  const l = started.cluster;
+  const close = cleanups.add(() => l.close());
+  try {
+    await fn({ label: "LXD", env: l.env }, l);
+    return `LXD ${l.version}: ${l.names.length} daemons on ${l.members.map((m) => m.address).join(", ")} (dir pool, no managed network)`;
+  } finally {
+    await close();
   }
 }

@@ -20,11 +20,7 @@
 // busybox containers, 13.7 s to restore it, 10.8 s in stop mode; target ≥ 5× faster
 // for 4, growing well below linearly in the number of instances.
 import { parseArgs } from "node:util";
-import { TestCluster } from "../../../test/cluster/support.ts";
-import { killLeftovers, startContainerCluster } from "../../../test/instances/support.ts";
-import { buildBusyboxImage } from "../../member/test/support/busybox-image.ts";
-import { Cleanups, deleteAll, lxcList, lxcOk, lxcRun, mapLimit, median, printTable, secs, spread, waitFor, type LxcTarget } from "./bench-support.ts";
-import { tryStartLxdCluster } from "./lxd/lxd-cluster.ts";
+import { Cleanups, deleteAll, lxcList, lxcOk, lxcRun, mapLimit, median, printTable, secs, spread, waitFor, withLxdCluster, withShoalCluster, type LxcTarget } from "./bench-support.ts";
 
 const { values: flags } = parseArgs({ options: { only: { type: "string" }, quick: { type: "boolean", default: false } } });
 if (flags.only && flags.only !== "shoal" && flags.only !== "lxd") throw new Error("--only wants shoal or lxd");
@@ -34,7 +30,6 @@ const REAL: { n: number; rounds: number; stop?: boolean }[] = QUICK
   : [{ n: 4, rounds: 3 }, { n: 16, rounds: 1 }, { n: 4, rounds: 1, stop: true }];
 const SIMULATED = QUICK ? [256] : [4, 16, 256];
 const EVACUATE_TIMEOUT_MS = 600_000;
-const MEMBERS = ["member1", "member2", "member3"];
 
 interface Measured {
   evacuate: number[];
@@ -116,57 +111,7 @@ async function runCases(t: LxcTarget, member: string, cases: { n: number; rounds
   }
 }
 
-async function shoalReal(cleanups: Cleanups, into: Map<string, Outcome>): Promise<void> {
-  const c = new TestCluster({ built: true });
-  const image = buildBusyboxImage();
-  const names = REAL.flatMap((x) => Array.from({ length: x.n }, (_, i) => `ev${x.stop ? "s" : ""}${x.n}-${i + 1}`));
-  const close = cleanups.add(async () => {
-    killLeftovers(c, MEMBERS, names);
-    await c.close();
-    image.cleanup();
-  });
-  try {
-    await startContainerCluster(c, MEMBERS);
-    const t: LxcTarget = { label: "Shoal", env: c.env };
-    await lxcOk(t, ["image", "import", image.path, "--alias", "bb"]);
-    log("Shoal: 3 members (lxc driver) and a gateway up, image bb imported");
-    await runCases(t, "member2", REAL, false, into);
-  } finally {
-    await close();
-  }
-}
-
-async function shoalSimulated(cleanups: Cleanups, into: Map<string, Outcome>): Promise<void> {
-  const c = new TestCluster({ built: true, memberArgs: ["--driver", "simulated"] });
-  const image = buildBusyboxImage();
-  const close = cleanups.add(async () => {
-    await c.close();
-    image.cleanup();
-  });
-  try {
-    await c.bootstrap(MEMBERS[0]);
-    for (const name of MEMBERS.slice(1)) await c.join(name, await c.token(name));
-    const t: LxcTarget = { label: "Shoal (simulated)", env: c.env };
-    await lxcOk(t, ["image", "import", image.path, "--alias", "bb"]);
-    log("Shoal: 3 members (simulated driver) and a gateway up");
-    await runCases(t, "member2", SIMULATED.map((n) => ({ n, rounds: 1 })), true, into);
-  } finally {
-    await close();
-  }
-}
-
-async function lxd(cleanups: Cleanups, into: Map<string, Outcome>): Promise<string> {
-  const started = await tryStartLxdCluster({ log });
-  if (!started.cluster) return `LXD: unavailable (${started.reason})`;
-  const l = started.cluster;
-  const close = cleanups.add(() => l.close());
-  try {
-    await runCases({ label: "LXD", env: l.env }, l.names[1], REAL, false, into);
-    return `LXD ${l.version}: ${l.names.length} daemons on ${l.members.map((m) => m.address).join(", ")} (dir pool, no managed network)`;
-  } finally {
-    await close();
-  }
-}
+const realNames = () => REAL.flatMap((x) => Array.from({ length: x.n }, (_, i) => `ev${x.stop ? "s" : ""}${x.n}-${i + 1}`));
 
 async function main(): Promise<void> {
   const cleanups = new Cleanups();
@@ -175,10 +120,12 @@ async function main(): Promise<void> {
   let lxdLine = "LXD: not run (--only shoal)";
   try {
     if (flags.only !== "lxd") {
-      await shoalReal(cleanups, shoal);
-      await shoalSimulated(cleanups, shoal);
+      await withShoalCluster(cleanups, { leftovers: realNames, log }, (t) => runCases(t, "member2", REAL, false, shoal));
+      await withShoalCluster(cleanups, { simulated: true, log }, (t) =>
+        runCases(t, "member2", SIMULATED.map((n) => ({ n, rounds: 1 })), true, shoal),
+      );
     }
-    if (flags.only !== "shoal") lxdLine = await lxd(cleanups, lxdResults);
+    if (flags.only !== "shoal") lxdLine = await withLxdCluster(cleanups, log, (t, l) => runCases(t, l.names[1], REAL, false, lxdResults));
   } finally {
     await cleanups.run();
   }
