@@ -45,6 +45,7 @@ export const protobufFileName = "member.proto";
  *   DATA_LOSS            a transfer's checksum or an image's fingerprint did not match;
  *                        nothing was kept.
  *   UNAVAILABLE          the driver cannot work on this host (the message says why).
+ *   PERMISSION_DENIED    a file path leads out of an instance's root filesystem.
  *   DEADLINE_EXCEEDED    the caller's deadline passed first.
  *
  * 64-bit integers are JS numbers in the generated code (forceLong=number), as in
@@ -448,6 +449,65 @@ export interface HeartbeatReply {
   startedAt: number;
   /** images present here, for image replication */
   fingerprints: string[];
+}
+
+export interface FileRequest {
+  /** the instance */
+  name: string;
+  /** in the instance; relative means from its root */
+  path: string;
+  /** ReadFile: the header alone (HEAD), no entries, no data */
+  statOnly: boolean;
+}
+
+export interface FileInfo {
+  /** "file", "directory" or "symlink" (a symlink is not followed) */
+  type: string;
+  /** the instance's ids (65534 for a host id outside its map) */
+  uid: number;
+  gid: number;
+  /** permission bits (at most 0777) */
+  mode: number;
+  /** a file's bytes */
+  size: number;
+  /** ms since the epoch */
+  modifiedAt: number;
+  /** a directory's entry names, sorted */
+  entries: string[];
+  /** a symlink's target as an absolute path in the instance (what LXD returns) */
+  target: string;
+  /** the path as resolved in the instance */
+  path: string;
+}
+
+export interface FileChunk {
+  chunk?: { $case: "header"; value: FileInfo } | { $case: "data"; value: Buffer } | undefined;
+}
+
+export interface WriteFileHeader {
+  /** the instance */
+  name: string;
+  path: string;
+  /** "file" (also when empty), "directory" or "symlink" (the data is its target) */
+  type: string;
+  /** the instance's ids; unset: its root (0), for a new entry only */
+  uid?: number | undefined;
+  gid?:
+    | number
+    | undefined;
+  /** unset: 0644 for a new file, 0750 for a new directory */
+  mode?:
+    | number
+    | undefined;
+  /** write at the end of an existing file (which must exist) */
+  append: boolean;
+}
+
+export interface WriteFileChunk {
+  chunk?: { $case: "header"; value: WriteFileHeader } | { $case: "data"; value: Buffer } | undefined;
+}
+
+export interface DeleteFileReply {
 }
 
 function createBaseDeviceConfig(): DeviceConfig {
@@ -5860,6 +5920,731 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
   },
 };
 
+function createBaseFileRequest(): FileRequest {
+  return { name: "", path: "", statOnly: false };
+}
+
+export const FileRequest: MessageFns<FileRequest> = {
+  encode(message: FileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.statOnly !== false) {
+      writer.uint32(24).bool(message.statOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.statOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      statOnly: isSet(object.statOnly)
+        ? globalThis.Boolean(object.statOnly)
+        : isSet(object.stat_only)
+        ? globalThis.Boolean(object.stat_only)
+        : false,
+    };
+  },
+
+  toJSON(message: FileRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.statOnly !== false) {
+      obj.statOnly = message.statOnly;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileRequest>): FileRequest {
+    return FileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileRequest>): FileRequest {
+    const message = createBaseFileRequest();
+    message.name = object.name ?? "";
+    message.path = object.path ?? "";
+    message.statOnly = object.statOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseFileInfo(): FileInfo {
+  return { type: "", uid: 0, gid: 0, mode: 0, size: 0, modifiedAt: 0, entries: [], target: "", path: "" };
+}
+
+export const FileInfo: MessageFns<FileInfo> = {
+  encode(message: FileInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(16).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(24).uint32(message.gid);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(32).uint32(message.mode);
+    }
+    if (message.size !== 0) {
+      writer.uint32(40).uint64(message.size);
+    }
+    if (message.modifiedAt !== 0) {
+      writer.uint32(48).sint64(message.modifiedAt);
+    }
+    for (const v of message.entries) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.target !== "") {
+      writer.uint32(66).string(message.target);
+    }
+    if (message.path !== "") {
+      writer.uint32(74).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.modifiedAt = longToNumber(reader.sint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.entries.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileInfo {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      modifiedAt: isSet(object.modifiedAt)
+        ? globalThis.Number(object.modifiedAt)
+        : isSet(object.modified_at)
+        ? globalThis.Number(object.modified_at)
+        : 0,
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => globalThis.String(e)) : [],
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+    };
+  },
+
+  toJSON(message: FileInfo): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.modifiedAt !== 0) {
+      obj.modifiedAt = Math.round(message.modifiedAt);
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileInfo>): FileInfo {
+    return FileInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileInfo>): FileInfo {
+    const message = createBaseFileInfo();
+    message.type = object.type ?? "";
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.mode = object.mode ?? 0;
+    message.size = object.size ?? 0;
+    message.modifiedAt = object.modifiedAt ?? 0;
+    message.entries = object.entries?.map((e) => e) || [];
+    message.target = object.target ?? "";
+    message.path = object.path ?? "";
+    return message;
+  },
+};
+
+function createBaseFileChunk(): FileChunk {
+  return { chunk: undefined };
+}
+
+export const FileChunk: MessageFns<FileChunk> = {
+  encode(message: FileChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.chunk?.$case) {
+      case "header":
+        FileInfo.encode(message.chunk.value, writer.uint32(10).fork()).join();
+        break;
+      case "data":
+        writer.uint32(18).bytes(message.chunk.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = { $case: "header", value: FileInfo.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = { $case: "data", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileChunk {
+    return {
+      chunk: isSet(object.header)
+        ? { $case: "header", value: FileInfo.fromJSON(object.header) }
+        : isSet(object.data)
+        ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: FileChunk): unknown {
+    const obj: any = {};
+    if (message.chunk?.$case === "header") {
+      obj.header = FileInfo.toJSON(message.chunk.value);
+    } else if (message.chunk?.$case === "data") {
+      obj.data = base64FromBytes(message.chunk.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileChunk>): FileChunk {
+    return FileChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileChunk>): FileChunk {
+    const message = createBaseFileChunk();
+    switch (object.chunk?.$case) {
+      case "header": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "header", value: FileInfo.fromPartial(object.chunk.value) };
+        }
+        break;
+      }
+      case "data": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "data", value: object.chunk.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseWriteFileHeader(): WriteFileHeader {
+  return { name: "", path: "", type: "", uid: undefined, gid: undefined, mode: undefined, append: false };
+}
+
+export const WriteFileHeader: MessageFns<WriteFileHeader> = {
+  encode(message: WriteFileHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.uid !== undefined) {
+      writer.uint32(32).uint32(message.uid);
+    }
+    if (message.gid !== undefined) {
+      writer.uint32(40).uint32(message.gid);
+    }
+    if (message.mode !== undefined) {
+      writer.uint32(48).uint32(message.mode);
+    }
+    if (message.append !== false) {
+      writer.uint32(56).bool(message.append);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriteFileHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriteFileHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.append = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriteFileHeader {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : undefined,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : undefined,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : undefined,
+      append: isSet(object.append) ? globalThis.Boolean(object.append) : false,
+    };
+  },
+
+  toJSON(message: WriteFileHeader): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.uid !== undefined) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== undefined) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.mode !== undefined) {
+      obj.mode = Math.round(message.mode);
+    }
+    if (message.append !== false) {
+      obj.append = message.append;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WriteFileHeader>): WriteFileHeader {
+    return WriteFileHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WriteFileHeader>): WriteFileHeader {
+    const message = createBaseWriteFileHeader();
+    message.name = object.name ?? "";
+    message.path = object.path ?? "";
+    message.type = object.type ?? "";
+    message.uid = object.uid ?? undefined;
+    message.gid = object.gid ?? undefined;
+    message.mode = object.mode ?? undefined;
+    message.append = object.append ?? false;
+    return message;
+  },
+};
+
+function createBaseWriteFileChunk(): WriteFileChunk {
+  return { chunk: undefined };
+}
+
+export const WriteFileChunk: MessageFns<WriteFileChunk> = {
+  encode(message: WriteFileChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.chunk?.$case) {
+      case "header":
+        WriteFileHeader.encode(message.chunk.value, writer.uint32(10).fork()).join();
+        break;
+      case "data":
+        writer.uint32(18).bytes(message.chunk.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriteFileChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriteFileChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = { $case: "header", value: WriteFileHeader.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = { $case: "data", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriteFileChunk {
+    return {
+      chunk: isSet(object.header)
+        ? { $case: "header", value: WriteFileHeader.fromJSON(object.header) }
+        : isSet(object.data)
+        ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: WriteFileChunk): unknown {
+    const obj: any = {};
+    if (message.chunk?.$case === "header") {
+      obj.header = WriteFileHeader.toJSON(message.chunk.value);
+    } else if (message.chunk?.$case === "data") {
+      obj.data = base64FromBytes(message.chunk.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WriteFileChunk>): WriteFileChunk {
+    return WriteFileChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WriteFileChunk>): WriteFileChunk {
+    const message = createBaseWriteFileChunk();
+    switch (object.chunk?.$case) {
+      case "header": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "header", value: WriteFileHeader.fromPartial(object.chunk.value) };
+        }
+        break;
+      }
+      case "data": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "data", value: object.chunk.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseDeleteFileReply(): DeleteFileReply {
+  return {};
+}
+
+export const DeleteFileReply: MessageFns<DeleteFileReply> = {
+  encode(_: DeleteFileReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteFileReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteFileReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteFileReply {
+    return {};
+  },
+
+  toJSON(_: DeleteFileReply): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteFileReply>): DeleteFileReply {
+    return DeleteFileReply.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteFileReply>): DeleteFileReply {
+    const message = createBaseDeleteFileReply();
+    return message;
+  },
+};
+
 export type MemberAgentService = typeof MemberAgentService;
 export const MemberAgentService = {
   /** Creates a stopped instance from an image this member has (see HasImage/PullImage). */
@@ -6073,6 +6858,52 @@ export const MemberAgentService = {
     responseSerialize: (value: DeleteImageReply): Buffer => Buffer.from(DeleteImageReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteImageReply => DeleteImageReply.decode(value),
   },
+  /**
+   * Files of an instance, read and written on its rootfs on this host, so they work
+   * whether it runs or not. A path is the instance's (relative: from its root),
+   * resolved inside the rootfs one component at a time: a symlink is followed
+   * relative to the rootfs root, never out of it; a ".." above the root is refused
+   * (INVALID_ARGUMENT when the request's own path says it, PERMISSION_DENIED when a
+   * symlink in the instance leads there). Owners are the instance's ids: shifted by
+   * its id map on the way in and out. Filesystems the container mounts while running
+   * (/dev, /proc, /sys, a tmpfs) are not seen: this is the rootfs underneath.
+   *
+   * ReadFile: a `header` (type, owner, mode, size; a directory's entry names; a
+   * symlink's target, not followed), then a regular file's bytes in `data` chunks.
+   */
+  readFile: {
+    path: "/shoal.member.MemberAgent/ReadFile" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FileRequest): Buffer => Buffer.from(FileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileRequest => FileRequest.decode(value),
+    responseSerialize: (value: FileChunk): Buffer => Buffer.from(FileChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FileChunk => FileChunk.decode(value),
+  },
+  /**
+   * First message `header` (what to write and how), then `data` chunks: a file's
+   * bytes, a symlink's target. A new entry gets the header's owner and mode; an
+   * existing file keeps its own (as LXD). Replies with what is there afterwards.
+   */
+  writeFile: {
+    path: "/shoal.member.MemberAgent/WriteFile" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: WriteFileChunk): Buffer => Buffer.from(WriteFileChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WriteFileChunk => WriteFileChunk.decode(value),
+    responseSerialize: (value: FileInfo): Buffer => Buffer.from(FileInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FileInfo => FileInfo.decode(value),
+  },
+  /** Removes a file, a symlink (not what it points to) or an empty directory. */
+  deleteFile: {
+    path: "/shoal.member.MemberAgent/DeleteFile" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FileRequest): Buffer => Buffer.from(FileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileRequest => FileRequest.decode(value),
+    responseSerialize: (value: DeleteFileReply): Buffer => Buffer.from(DeleteFileReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteFileReply => DeleteFileReply.decode(value),
+  },
   resources: {
     path: "/shoal.member.MemberAgent/Resources" as const,
     requestStream: false as const,
@@ -6150,6 +6981,28 @@ export interface MemberAgentServer extends UntypedServiceImplementation {
   /** This member fetches the image from a peer agent (SendImage) and verifies it. */
   pullImage: handleUnaryCall<PullImageRequest, ImageInfo>;
   deleteImage: handleUnaryCall<ImageRef, DeleteImageReply>;
+  /**
+   * Files of an instance, read and written on its rootfs on this host, so they work
+   * whether it runs or not. A path is the instance's (relative: from its root),
+   * resolved inside the rootfs one component at a time: a symlink is followed
+   * relative to the rootfs root, never out of it; a ".." above the root is refused
+   * (INVALID_ARGUMENT when the request's own path says it, PERMISSION_DENIED when a
+   * symlink in the instance leads there). Owners are the instance's ids: shifted by
+   * its id map on the way in and out. Filesystems the container mounts while running
+   * (/dev, /proc, /sys, a tmpfs) are not seen: this is the rootfs underneath.
+   *
+   * ReadFile: a `header` (type, owner, mode, size; a directory's entry names; a
+   * symlink's target, not followed), then a regular file's bytes in `data` chunks.
+   */
+  readFile: handleServerStreamingCall<FileRequest, FileChunk>;
+  /**
+   * First message `header` (what to write and how), then `data` chunks: a file's
+   * bytes, a symlink's target. A new entry gets the header's owner and mode; an
+   * existing file keeps its own (as LXD). Replies with what is there afterwards.
+   */
+  writeFile: handleClientStreamingCall<WriteFileChunk, FileInfo>;
+  /** Removes a file, a symlink (not what it points to) or an empty directory. */
+  deleteFile: handleUnaryCall<FileRequest, DeleteFileReply>;
   resources: handleUnaryCall<ResourcesRequest, ResourcesReply>;
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatReply>;
 }
@@ -6436,6 +7289,56 @@ export interface MemberAgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteImageReply) => void,
+  ): ClientUnaryCall;
+  /**
+   * Files of an instance, read and written on its rootfs on this host, so they work
+   * whether it runs or not. A path is the instance's (relative: from its root),
+   * resolved inside the rootfs one component at a time: a symlink is followed
+   * relative to the rootfs root, never out of it; a ".." above the root is refused
+   * (INVALID_ARGUMENT when the request's own path says it, PERMISSION_DENIED when a
+   * symlink in the instance leads there). Owners are the instance's ids: shifted by
+   * its id map on the way in and out. Filesystems the container mounts while running
+   * (/dev, /proc, /sys, a tmpfs) are not seen: this is the rootfs underneath.
+   *
+   * ReadFile: a `header` (type, owner, mode, size; a directory's entry names; a
+   * symlink's target, not followed), then a regular file's bytes in `data` chunks.
+   */
+  readFile(request: FileRequest, options?: Partial<CallOptions>): ClientReadableStream<FileChunk>;
+  readFile(request: FileRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<FileChunk>;
+  /**
+   * First message `header` (what to write and how), then `data` chunks: a file's
+   * bytes, a symlink's target. A new entry gets the header's owner and mode; an
+   * existing file keeps its own (as LXD). Replies with what is there afterwards.
+   */
+  writeFile(callback: (error: ServiceError | null, response: FileInfo) => void): ClientWritableStream<WriteFileChunk>;
+  writeFile(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FileInfo) => void,
+  ): ClientWritableStream<WriteFileChunk>;
+  writeFile(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FileInfo) => void,
+  ): ClientWritableStream<WriteFileChunk>;
+  writeFile(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FileInfo) => void,
+  ): ClientWritableStream<WriteFileChunk>;
+  /** Removes a file, a symlink (not what it points to) or an empty directory. */
+  deleteFile(
+    request: FileRequest,
+    callback: (error: ServiceError | null, response: DeleteFileReply) => void,
+  ): ClientUnaryCall;
+  deleteFile(
+    request: FileRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteFileReply) => void,
+  ): ClientUnaryCall;
+  deleteFile(
+    request: FileRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteFileReply) => void,
   ): ClientUnaryCall;
   resources(
     request: ResourcesRequest,

@@ -6,7 +6,8 @@ export type AgentErrorKind =
   | "failed-precondition"
   | "invalid-argument"
   | "data-loss"
-  | "unavailable";
+  | "unavailable"
+  | "permission-denied";
 
 export class AgentError extends Error {
   constructor(
@@ -24,6 +25,7 @@ export const preconditionFailed = (msg: string) => new AgentError("failed-precon
 export const invalidArgument = (msg: string) => new AgentError("invalid-argument", msg);
 export const dataLoss = (msg: string) => new AgentError("data-loss", msg);
 export const unavailable = (msg: string) => new AgentError("unavailable", msg);
+export const permissionDenied = (msg: string) => new AgentError("permission-denied", msg);
 
 /** LXD's instance name rule: a host name label (1-63 of a-z A-Z 0-9 -, no leading digit or hyphen, no trailing hyphen). */
 export function checkInstanceName(name: string): void {

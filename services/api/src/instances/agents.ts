@@ -51,6 +51,8 @@ export function agentError(e: unknown, member: string): ApiError {
     case grpc.status.INVALID_ARGUMENT:
     case grpc.status.FAILED_PRECONDITION:
       return new ApiError(400, msg);
+    case grpc.status.PERMISSION_DENIED:
+      return new ApiError(403, msg);
     case grpc.status.UNAVAILABLE:
     case grpc.status.DEADLINE_EXCEEDED:
       return new ApiError(503, `Cluster member "${member}" is unreachable: ${msg}`);

@@ -27,7 +27,7 @@ import type { GatewayContext } from "../server.ts";
  * `instances_placement_scriptlet`: new instances and evacuation targets placed by
  * `instances.placement.scriptlet`.
  */
-export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "clustering_evacuation", "instances", "container_full", "api_filtering", "container_backup", "instances_placement_scriptlet"];
+export const API_EXTENSIONS = ["etag", "patch", "network", "storage", "event_lifecycle", "projects", "certificate_token", "event_location", "clustering", "clustering_join_token", "clustering_roles", "clustering_edit_roles", "clustering_config", "clustering_failure_domains", "clustering_sizing", "clustering_groups", "clustering_update_cert", "clustering_evacuation", "instances", "container_full", "api_filtering", "container_backup", "instances_placement_scriptlet", "directory_manipulation", "file_delete", "file_append", "file_symlinks", "file_get_symlink", "instance_file_head"];
 
 export const SERVER_VERSION = "0.1.0";
 

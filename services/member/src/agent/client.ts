@@ -204,24 +204,36 @@ export class MemberClient {
 
   /** SendImage: resolves with the header once it arrived, and the file's bytes as a stream. */
   async sendImage(fingerprint: string): Promise<{ fingerprint: string; filename: string; size: number; data: AsyncIterable<Uint8Array> }> {
-    const call = this.raw.sendImage({ fingerprint });
-    const it = (call as AsyncIterable<pb.ImageChunk>)[Symbol.asyncIterator]();
-    const first = await it.next();
-    const head = first.done ? undefined : first.value.chunk;
-    if (head?.$case !== "header") {
-      call.cancel();
-      throw new Error("SendImage did not start with a header");
-    }
-    async function* data(): AsyncGenerator<Uint8Array> {
-      try {
-        for (let n = await it.next(); !n.done; n = await it.next()) {
-          if (n.value.chunk?.$case === "data") yield n.value.chunk.value;
+    const { header, data } = await headerThenData<pb.ImageHeader>(this.raw.sendImage({ fingerprint }), "SendImage");
+    return { ...header, data };
+  }
+
+  // ---- files ----
+
+  /**
+   * ReadFile: resolves once the header arrived (a directory's entries, a symlink's
+   * target, ...); a regular file's bytes follow in `data` (leaving the loop early ends
+   * the call). Rejects with the agent's error (NOT_FOUND, ...) before any header.
+   */
+  readFile(name: string, path: string, opts: { statOnly?: boolean } = {}): Promise<{ info: pb.FileInfo; data: AsyncIterable<Uint8Array> }> {
+    return headerThenData<pb.FileInfo>(this.raw.readFile({ name, path, statOnly: opts.statOnly ?? false }), "ReadFile").then(({ header, data }) => ({ info: header, data }));
+  }
+
+  /** WriteFile: the header, then `data` (a file's bytes, a symlink's target); resolves with what is there afterwards. */
+  writeFile(header: Partial<pb.WriteFileHeader> & { name: string; path: string }, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<pb.FileInfo> {
+    return clientStream<pb.WriteFileChunk, pb.FileInfo>(
+      (cb) => this.raw.writeFile(cb),
+      (async function* () {
+        yield { chunk: { $case: "header" as const, value: pb.WriteFileHeader.fromPartial(header) } };
+        for await (const chunk of data) {
+          for (let off = 0; off < chunk.length; off += 1 << 20) yield { chunk: { $case: "data" as const, value: Buffer.from(chunk.subarray(off, off + (1 << 20))) } };
         }
-      } finally {
-        call.cancel();
-      }
-    }
-    return { ...head.value, data: data() };
+      })(),
+    );
+  }
+
+  deleteFile(name: string, path: string): Promise<pb.DeleteFileReply> {
+    return this.unary(this.raw.deleteFile, { name, path, statOnly: false });
   }
 
   // ---- resources ----
@@ -238,7 +250,9 @@ export class MemberClient {
 /**
  * A client-streaming call: writes every message (waiting for the stream to drain),
  * ends it and resolves with the reply; if producing the messages fails, the call is
- * cancelled and the failure thrown.
+ * cancelled and the failure thrown. When the agent answers first (it refused the
+ * stream midway), that answer is thrown at once, without waiting for the next message
+ * (an upload still arriving), and is never left unhandled.
  */
 async function clientStream<Req, Res>(
   open: (cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientWritableStream<Req>,
@@ -247,16 +261,51 @@ async function clientStream<Req, Res>(
   let res!: (v: Res) => void;
   let rej!: (e: Error) => void;
   const done = new Promise<Res>((a, b) => ((res = a), (rej = b)));
+  // Rejects when the call fails; never settles otherwise (a reply comes after the end).
+  const failed = done.then(() => new Promise<never>(() => undefined));
+  failed.catch(() => undefined);
   const call = open((err, reply) => (err ? rej(err) : res(reply!)));
+  const it = messages[Symbol.asyncIterator]();
   try {
-    for await (const m of messages) {
-      if (!call.write(m)) await Promise.race([once(call, "drain"), done]);
+    for (let n = await Promise.race([it.next(), failed]); !n.done; n = await Promise.race([it.next(), failed])) {
+      if (!call.write(n.value)) await Promise.race([once(call, "drain"), failed]);
     }
     call.end();
   } catch (err) {
     call.cancel();
+    it.return?.().catch(() => undefined);
     await done.catch(() => {});
     throw err;
   }
   return done;
+}
+
+type HeaderOrData<H> = { chunk?: { $case: "header"; value: H } | { $case: "data"; value: Uint8Array } };
+
+/**
+ * A server stream whose first message is `header` and the rest `data`: resolves with
+ * the header once it arrived and the data as an async iterable; the call is cancelled
+ * when the data is left early or was never wanted (a malformed stream).
+ */
+async function headerThenData<H>(call: grpc.ClientReadableStream<HeaderOrData<H>>, rpc: string): Promise<{ header: H; data: AsyncGenerator<Uint8Array> }> {
+  const it = (call as AsyncIterable<HeaderOrData<H>>)[Symbol.asyncIterator]();
+  const first = await it.next().catch((err: unknown) => {
+    call.cancel();
+    throw err;
+  });
+  const head = first.done ? undefined : first.value.chunk;
+  if (head?.$case !== "header") {
+    call.cancel();
+    throw new Error(`${rpc} did not start with a header`);
+  }
+  async function* data(): AsyncGenerator<Uint8Array> {
+    try {
+      for (let n = await it.next(); !n.done; n = await it.next()) {
+        if (n.value.chunk?.$case === "data") yield n.value.chunk.value;
+      }
+    } finally {
+      call.cancel();
+    }
+  }
+  return { header: head.value, data: data() };
 }

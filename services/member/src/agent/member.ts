@@ -30,6 +30,7 @@ import {
   notFound,
   preconditionFailed,
 } from "../errors.ts";
+import { InstanceFiles } from "../files/instance-files.ts";
 import { ImageStore, type ImageEntry } from "../images/image-store.ts";
 import { packInstance, unpackInstance, type InstanceStreamItem } from "../migration/instance-tar.ts";
 import { hostResources, supportedArchitectures, type HostResources } from "../resources/resources.ts";
@@ -280,6 +281,13 @@ export class Member {
     const { record, paths } = await this.load(name);
     if ((await this.runtime(record, paths)).status !== "Running") throw preconditionFailed("Instance is not running");
     return this.driver.exec(record, paths, opts);
+  }
+
+  /** The files of an instance: its rootfs on this host, running or not (files/instance-files.ts). */
+  async files(name: string): Promise<InstanceFiles> {
+    const { record, paths } = await this.load(name);
+    if (!this.driver.needsRootfs) throw preconditionFailed(`Instance "${name}" has no files: the ${this.driver.name} driver keeps no root filesystem`);
+    return new InstanceFiles(paths.rootfs, record.idmap);
   }
 
   // ---- migration ----

@@ -7,6 +7,7 @@ import * as pb from "../../../../proto/gen/member.ts";
 import type { TlsConfig } from "../../../raft/src/transport/credentials.ts";
 import type { InstanceStatusWord, RuntimeState } from "../drivers/driver.ts";
 import { AgentError, invalidArgument, type AgentErrorKind } from "../errors.ts";
+import type { FileEntry } from "../files/instance-files.ts";
 import type { ImageEntry } from "../images/image-store.ts";
 import type { InstanceStreamItem } from "../migration/instance-tar.ts";
 import type { PoolDriver } from "../storage/pool.ts";
@@ -23,6 +24,7 @@ const CODES: Record<AgentErrorKind, grpc.status> = {
   "invalid-argument": grpc.status.INVALID_ARGUMENT,
   "data-loss": grpc.status.DATA_LOSS,
   unavailable: grpc.status.UNAVAILABLE,
+  "permission-denied": grpc.status.PERMISSION_DENIED,
 };
 
 export type StatusError = Error & { code: grpc.status; details: string };
@@ -102,9 +104,37 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): (call: { request: Req 
   };
 }
 
-/** Writes to a server stream, waiting for the transport when its buffer is full. */
+/** Writes to a server stream, waiting for the transport when its buffer is full (not after the call was cancelled). */
 async function write<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, msg: T): Promise<void> {
-  if (!call.write(msg)) await once(call, "drain");
+  if (call.write(msg) || call.cancelled) return;
+  const ac = new AbortController();
+  try {
+    await Promise.race([once(call, "drain", { signal: ac.signal }), once(call, "cancelled", { signal: ac.signal })]);
+  } finally {
+    ac.abort();
+  }
+}
+
+type HeaderOrData<H> = { chunk?: { $case: "header"; value: H } | { $case: "data"; value: Uint8Array } };
+
+/** A client stream whose first message is `header` and the rest `data`: the header, then the data as it comes. */
+async function headerThenData<H>(call: AsyncIterable<HeaderOrData<H>>, rpc: string): Promise<{ header: H; data: AsyncGenerator<Uint8Array> }> {
+  const it = call[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done ? undefined : first.value.chunk;
+  if (head?.$case !== "header") throw invalidArgument(`The first ${rpc} message must be the header`);
+  async function* data(): AsyncGenerator<Uint8Array> {
+    for (let n = await it.next(); !n.done; n = await it.next()) {
+      const c = n.value.chunk;
+      if (c?.$case !== "data") throw invalidArgument(`${rpc} expects data after its header`);
+      yield c.value;
+    }
+  }
+  return { header: head.value, data: data() };
+}
+
+export function fileInfo(e: FileEntry): pb.FileInfo {
+  return { ...e, entries: [...e.entries] };
 }
 
 export interface ServiceOptions {
@@ -169,6 +199,12 @@ export class MemberAgentService {
       importImage: (call, cb) => void this.importImage(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
       sendImage: (call) => void this.sendImage(call),
       pullImage: unary(async (req: pb.PullImageRequest) => imageInfo(await this.pullImage(req))),
+      readFile: (call) => void this.readFile(call),
+      writeFile: (call, cb) => void this.writeFile(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
+      deleteFile: unary(async (req: pb.FileRequest) => {
+        await (await m.files(req.name)).delete(req.path);
+        return {};
+      }),
       deleteImage: unary(async (req: pb.ImageRef) => {
         await m.images.delete(req.fingerprint);
         return {};
@@ -316,22 +352,38 @@ export class MemberAgentService {
   }
 
   private async importImage(call: grpc.ServerReadableStream<pb.ImageChunk, pb.ImageInfo>): Promise<pb.ImageInfo> {
-    const it = (call as AsyncIterable<pb.ImageChunk>)[Symbol.asyncIterator]();
-    const first = await it.next();
-    const head = first.done ? undefined : first.value.chunk;
-    if (head?.$case !== "header") throw invalidArgument("The first ImportImage message must be the header");
-    async function* data(): AsyncGenerator<Uint8Array> {
-      for (let n = await it.next(); !n.done; n = await it.next()) {
-        const c = n.value.chunk;
-        if (c?.$case !== "data") throw invalidArgument("ImportImage expects data after its header");
-        yield c.value;
-      }
-    }
-    const e = await this.member.images.import(data(), {
-      expectedFingerprint: head.value.fingerprint || undefined,
-      filename: head.value.filename,
+    const { header, data } = await headerThenData(call as AsyncIterable<pb.ImageChunk>, "ImportImage");
+    const e = await this.member.images.import(data, {
+      expectedFingerprint: header.fingerprint || undefined,
+      filename: header.filename,
     });
     return imageInfo(e);
+  }
+
+  private async readFile(call: grpc.ServerWritableStream<pb.FileRequest, pb.FileChunk>): Promise<void> {
+    let data: { destroy(): void } | undefined;
+    call.on("cancelled", () => data?.destroy());
+    try {
+      const { name, path, statOnly } = call.request;
+      const read = await (await this.member.files(name)).read(path, { statOnly });
+      data = read.data;
+      await write(call, { chunk: { $case: "header", value: fileInfo(read.entry) } });
+      for await (const chunk of read.data ?? []) {
+        if (call.cancelled) break;
+        await write(call, { chunk: { $case: "data", value: chunk } });
+      }
+      call.end();
+    } catch (err) {
+      call.emit("error", toStatus(err));
+    } finally {
+      data?.destroy();
+    }
+  }
+
+  private async writeFile(call: grpc.ServerReadableStream<pb.WriteFileChunk, pb.FileInfo>): Promise<pb.FileInfo> {
+    const { header: h, data } = await headerThenData(call as AsyncIterable<pb.WriteFileChunk>, "WriteFile");
+    const files = await this.member.files(h.name);
+    return fileInfo(await files.write({ path: h.path, type: h.type, uid: h.uid, gid: h.gid, mode: h.mode, append: h.append }, data));
   }
 
   private async sendImage(call: grpc.ServerWritableStream<pb.ImageRef, pb.ImageChunk>): Promise<void> {
