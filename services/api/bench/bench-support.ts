@@ -107,6 +107,17 @@ export async function lxcList(t: LxcTarget): Promise<Listed[]> {
   return JSON.parse(await lxcOk(t, ["list", "--format", "json"]));
 }
 
+/** Runs one part of a bench; a failure is logged and handed to onError (to print with the figures), and the next part still runs. */
+export async function runPart(name: string, fn: () => Promise<unknown>, onError: (error: string) => void, log: (line: string) => void): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    log(`FAILED ${name}: ${error}`);
+    onError(error);
+  }
+}
+
 /** Polls until check() is true; throws naming `what` after ms. */
 export async function waitFor(what: string, ms: number, check: () => Promise<boolean>, pollMs = 250): Promise<void> {
   const deadline = Date.now() + ms;

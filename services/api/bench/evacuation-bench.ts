@@ -20,7 +20,7 @@
 // busybox containers, 13.7 s to restore it, 10.8 s in stop mode; target ≥ 5× faster
 // for 4, growing well below linearly in the number of instances.
 import { parseArgs } from "node:util";
-import { Cleanups, deleteAll, lxcList, lxcOk, lxcRun, mapLimit, median, printTable, secs, spread, waitFor, withLxdCluster, withShoalCluster, type LxcTarget } from "./bench-support.ts";
+import { Cleanups, deleteAll, runPart, lxcList, lxcOk, lxcRun, mapLimit, median, printTable, secs, spread, waitFor, withLxdCluster, withShoalCluster, type LxcTarget } from "./bench-support.ts";
 
 const { values: flags } = parseArgs({ options: { only: { type: "string" }, quick: { type: "boolean", default: false } } });
 if (flags.only && flags.only !== "shoal" && flags.only !== "lxd") throw new Error("--only wants shoal or lxd");
@@ -113,6 +113,8 @@ async function runCases(t: LxcTarget, member: string, cases: { n: number; rounds
 
 const realNames = () => REAL.flatMap((x) => Array.from({ length: x.n }, (_, i) => `ev${x.stop ? "s" : ""}${x.n}-${i + 1}`));
 
+const part = (into: Map<string, Outcome>, name: string, fn: () => Promise<unknown>) => runPart(name, fn, (error) => into.set(name, { error }), log);
+
 async function main(): Promise<void> {
   const cleanups = new Cleanups();
   const shoal = new Map<string, Outcome>();
@@ -120,12 +122,16 @@ async function main(): Promise<void> {
   let lxdLine = "LXD: not run (--only shoal)";
   try {
     if (flags.only !== "lxd") {
-      await withShoalCluster(cleanups, { leftovers: realNames, log }, (t) => runCases(t, "member2", REAL, false, shoal));
-      await withShoalCluster(cleanups, { simulated: true, log }, (t) =>
-        runCases(t, "member2", SIMULATED.map((n) => ({ n, rounds: 1 })), true, shoal),
+      await part(shoal, "Shoal (real)", () => withShoalCluster(cleanups, { leftovers: realNames, log }, (t) => runCases(t, "member2", REAL, false, shoal)));
+      await part(shoal, "Shoal (simulated)", () =>
+        withShoalCluster(cleanups, { simulated: true, log }, (t) => runCases(t, "member2", SIMULATED.map((n) => ({ n, rounds: 1 })), true, shoal)),
       );
     }
-    if (flags.only !== "shoal") lxdLine = await withLxdCluster(cleanups, log, (t, l) => runCases(t, l.names[1], REAL, false, lxdResults));
+    if (flags.only !== "shoal") {
+      await part(lxdResults, "LXD", async () => {
+        lxdLine = await withLxdCluster(cleanups, log, (t, l) => runCases(t, l.names[1], REAL, false, lxdResults));
+      });
+    }
   } finally {
     await cleanups.run();
   }
