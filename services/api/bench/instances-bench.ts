@@ -182,7 +182,7 @@ async function simulatedListing(t: LxcTarget, into: Results): Promise<void> {
       break;
     }
     const rate = ((have - before) / ((performance.now() - t0) / 1000)).toFixed(0);
-    into.set(`sim${target}.create`, { text: `${have - before} in ${secs(performance.now() - t0)} (${rate}/s, ${SIM_CREATE_PARALLEL} at once${failures ? `; ${failures} failed and retried` : ""})` });
+    into.set(`sim${target}.create`, { text: `${before ? `${have - before} more` : have} in ${secs(performance.now() - t0)} (${rate}/s, ${SIM_CREATE_PARALLEL} at once${failures ? `; ${failures} failed and retried` : ""})` });
     log(`Shoal (simulated): ${have} instances created: ${(into.get(`sim${target}.create`) as { text: string }).text}`);
     const runs: number[] = [];
     let bytes = 0;
