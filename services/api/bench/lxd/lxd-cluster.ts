@@ -256,7 +256,7 @@ export async function startLxdCluster(opts: LxdClusterOptions = {}): Promise<Lxd
     }
     step("instances deleted");
     await Promise.all(
-      daemons.filter(alive).map((d) => runCommand(LXD, ["shutdown", "--timeout", "20"], { env: clientEnv(d.dir), timeoutMs: 30_000 })),
+      daemons.filter(alive).map((d) => runCommand(LXD, ["shutdown", "--timeout", "10"], { env: clientEnv(d.dir), timeoutMs: 15_000 })),
     );
     await Promise.all(
       daemons.map(async (d) => {
