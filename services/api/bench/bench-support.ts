@@ -184,6 +184,7 @@ export async function withShoalCluster<T>(
   const c = new TestCluster({ built: true, memberArgs: opts.simulated ? ["--driver", "simulated"] : [] });
   const image = buildBusyboxImage();
   const close = cleanups.add(async () => {
+    if (process.env.SHOAL_BENCH_DUMP) for (const p of c.procs.values()) process.stderr.write(`--- ${p.name}\n${p.output().slice(-20000)}\n`);
     if (!opts.simulated) killLeftovers(c, SHOAL_MEMBERS, opts.leftovers?.() ?? []);
     await c.close();
     image.cleanup();

@@ -30,7 +30,7 @@ export const CLUSTER_KEYS = {
 };
 
 /** Instances an evacuation or restore moves at once (cluster.evacuate_concurrency). */
-export const DEFAULT_EVACUATE_CONCURRENCY = 4;
+export const DEFAULT_EVACUATE_CONCURRENCY = 16;
 
 export function evacuateConcurrency(stored: Map<string, string>): number {
   return stored.has("cluster.evacuate_concurrency") ? Number(stored.get("cluster.evacuate_concurrency")) : DEFAULT_EVACUATE_CONCURRENCY;

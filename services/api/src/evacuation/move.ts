@@ -28,6 +28,8 @@ export interface MoveOptions {
   config?: Record<string, string>;
   /** Written in the same batch as the switch of node_id. */
   statements?: ExecStatement[];
+  /** Runs once the target is authoritative, before the source's copy is deleted (e.g. start it there: the deletion is not on the critical path). */
+  afterSwitch?: () => Promise<void>;
 }
 
 const isNotFound = (e: unknown) => (e as { code?: number }).code === 5;
@@ -50,10 +52,8 @@ export async function agentHas(agents: AgentClients, m: LiveMember, agentName: s
 export async function moveStoppedInstance(db: Database, agents: AgentClients, i: InstanceRow, from: LiveMember, to: LiveMember, opts: MoveOptions = {}): Promise<"copied" | "relocated"> {
   const source = agents.get(from.row.address);
   const target = agents.get(to.row.address);
-  const pool = await requirePool(db, i.pool);
+  const [pool, sourceHas, targetHas] = await Promise.all([requirePool(db, i.pool), agentHas(agents, from, i.agentName), agentHas(agents, to, i.agentName)]);
   const relocate = pool.driver === "shared";
-  const sourceHas = await agentHas(agents, from, i.agentName);
-  const targetHas = await agentHas(agents, to, i.agentName);
   if (!targetHas) {
     if (!sourceHas && !relocate) throw new Error(`Instance "${i.name}" is on neither "${from.row.name}" nor "${to.row.name}"`);
     try {
@@ -74,6 +74,7 @@ export async function moveStoppedInstance(db: Database, agents: AgentClients, i:
     },
     ...(opts.statements ?? []),
   ]);
+  await opts.afterSwitch?.();
   if (relocate) return "relocated";
   try {
     await source.deleteInstance(i.agentName, false);
