@@ -121,19 +121,33 @@ function agentConfig(config: Record<string, string>): Record<string, string> {
 
 /** Profiles' config and devices under the instance's own (LXD's expansion). */
 async function expand(db: Database, project: string, profiles: string[], config: Record<string, string>, devices: Record<string, Record<string, string>>): Promise<Expanded> {
-  const pr = await db.query("SELECT config FROM projects WHERE name = ?", [project]);
-  const pconf = pr.rows.length ? (JSON.parse(String(pr.rows[0][0])) as Record<string, string>) : {};
-  const profileProject = ["true", "1", "yes", "on"].includes((pconf["features.profiles"] ?? "").toLowerCase()) ? project : "default";
-  const out: Expanded = { config: {}, devices: {} };
-  for (const name of profiles) {
-    const r = await db.query("SELECT config, devices FROM profiles WHERE project = ? AND name = ?", [profileProject, name]);
-    if (!r.rows.length) throw ApiError.badRequest(`Requested profile "${name}" doesn't exist`);
-    Object.assign(out.config, JSON.parse(String(r.rows[0][0])));
-    Object.assign(out.devices, JSON.parse(String(r.rows[0][1])));
-  }
-  Object.assign(out.config, config);
-  Object.assign(out.devices, devices);
-  return out;
+  return (await loadExpander(db))(project, profiles, config, devices);
+}
+
+type Expander = (project: string, profiles: string[], config: Record<string, string>, devices: Record<string, Record<string, string>>) => Expanded;
+
+/**
+ * Reads the projects' settings and every profile once (two queries), then expands any
+ * number of instances in memory: a listing of thousands costs two reads, not two each.
+ */
+async function loadExpander(db: Database): Promise<Expander> {
+  const [projects, profiles] = await Promise.all([db.query("SELECT name, config FROM projects", []), db.query("SELECT project, name, config, devices FROM profiles", [])]);
+  const projectConfig = new Map(projects.rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as Record<string, string>]));
+  const profileRows = new Map(profiles.rows.map((r) => [`${String(r[0])}/${String(r[1])}`, { config: JSON.parse(String(r[2])) as Record<string, string>, devices: JSON.parse(String(r[3])) as Record<string, Record<string, string>> }]));
+  return (project, names, config, devices) => {
+    const pconf = projectConfig.get(project) ?? {};
+    const profileProject = ["true", "1", "yes", "on"].includes((pconf["features.profiles"] ?? "").toLowerCase()) ? project : "default";
+    const out: Expanded = { config: {}, devices: {} };
+    for (const name of names) {
+      const p = profileRows.get(`${profileProject}/${name}`);
+      if (!p) throw ApiError.badRequest(`Requested profile "${name}" doesn't exist`);
+      Object.assign(out.config, p.config);
+      Object.assign(out.devices, p.devices);
+    }
+    Object.assign(out.config, config);
+    Object.assign(out.devices, devices);
+    return out;
+  };
 }
 
 /** Instance config keys the cluster validates itself (LXD's words). */
@@ -162,7 +176,11 @@ export function instanceRoutes(ctx: GatewayContext) {
   async function statuses(rows: InstanceRow[], members: LiveMember[]): Promise<Map<string, LiveStatus>> {
     const out = new Map<string, LiveStatus>();
     const byNode = new Map<string, InstanceRow[]>();
-    for (const r of rows) byNode.set(r.nodeId, [...(byNode.get(r.nodeId) ?? []), r]);
+    for (const r of rows) {
+      const list = byNode.get(r.nodeId);
+      if (list) list.push(r);
+      else byNode.set(r.nodeId, [r]);
+    }
     await Promise.all(
       [...byNode].map(async ([nodeId, list]) => {
         const m = members.find((x) => x.row.nodeId === nodeId);
@@ -191,8 +209,8 @@ export function instanceRoutes(ctx: GatewayContext) {
     }
   }
 
-  const full = async (i: InstanceRow, m: LiveMember | undefined, live: LiveStatus) =>
-    instanceView(i, live, m?.row.name ?? "", await expand(ctx.db, i.project, i.profiles, i.config, i.devices));
+  const full = (i: InstanceRow, m: LiveMember | undefined, live: LiveStatus, expander: Expander) =>
+    instanceView(i, live, m?.row.name ?? "", expander(i.project, i.profiles, i.config, i.devices));
 
   const instanceEtag = (i: InstanceRow) => etagOf([i.architecture, i.config, i.devices, i.ephemeral, i.profiles, i.description]);
 
@@ -209,18 +227,19 @@ export function instanceRoutes(ctx: GatewayContext) {
       const filter = parseFilter(q.data.filter ?? "");
       const urlOf = (i: { project: string; name: string }) => instanceUrl(i, listingCollection(req)); // /1.0/containers lists /1.0/containers/NAME
       if (recursion === 0 && !filter.length) return sendSync(reply, rows.map(urlOf));
-      const members = await liveMembers(ctx.db);
-      const memberOf = (r: InstanceRow) => members.find((m) => m.row.nodeId === r.nodeId);
+      const [members, expander] = await Promise.all([liveMembers(ctx.db), loadExpander(ctx.db)]);
+      const byNode = new Map(members.map((m) => [m.row.nodeId, m]));
+      const memberOf = (r: InstanceRow) => byNode.get(r.nodeId);
       let out: (ReturnType<typeof instanceView> & { state?: unknown })[];
       if (recursion < 2) {
         const live = await statuses(rows, members);
-        out = await Promise.all(rows.map((r) => full(r, memberOf(r), live.get(key(r)) ?? UNREACHABLE)));
+        out = rows.map((r) => full(r, memberOf(r), live.get(key(r)) ?? UNREACHABLE, expander));
       } else {
         out = await Promise.all(
           rows.map(async (r) => {
             const m = memberOf(r);
             const { live, state } = await stateOf(r, m);
-            return { ...(await full(r, m, live)), backups: null, state: stateView(live, state), snapshots: null };
+            return { ...full(r, m, live, expander), backups: null, state: stateView(live, state), snapshots: null };
           }),
         );
       }
@@ -347,7 +366,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       const i = await findInstance(ctx.db, project, req.params.name);
       const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
       const { live } = await stateOf(i, m);
-      return sendSync(reply, await full(i, m, live), { etag: instanceEtag(i) });
+      return sendSync(reply, full(i, m, live, await loadExpander(ctx.db)), { etag: instanceEtag(i) });
     });
 
     app.get("/1.0/instances/:name/state", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
