@@ -172,6 +172,15 @@ export function instanceRoutes(ctx: GatewayContext) {
     return m;
   }
 
+  /** Whether the instance is anything but stopped on its member now (an agent failure is the LXD error). */
+  async function notStopped(i: InstanceRow, m: LiveMember): Promise<boolean> {
+    try {
+      return liveStatus(await agents.get(m.row.address).instanceState(i.agentName)).status_code !== STOPPED.status_code;
+    } catch (e) {
+      throw agentError(e, m.row.name);
+    }
+  }
+
   /** Live status of many instances: one ListInstances per member (short deadline). */
   async function statuses(rows: InstanceRow[], members: LiveMember[]): Promise<Map<string, LiveStatus>> {
     const out = new Map<string, LiveStatus>();
@@ -405,12 +414,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       if (!descriptions[action]) throw ApiError.badRequest(`Unknown action "${action}"`);
       const m = await owner(i);
       const agent = agents.get(m.row.address);
-      let running: boolean;
-      try {
-        running = liveStatus(await agent.instanceState(i.agentName)).status_code !== STOPPED.status_code;
-      } catch (e) {
-        throw agentError(e, m.row.name);
-      }
+      const running = await notStopped(i, m);
       if (action === "start" && running) throw ApiError.badRequest("The instance is already running");
       if ((action === "stop" || action === "restart") && !running) throw ApiError.badRequest("The instance is already stopped");
       const where = "WHERE project = ? AND name = ?";
@@ -487,13 +491,7 @@ export function instanceRoutes(ctx: GatewayContext) {
       validateInstanceName(newName);
       if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
       const m = await owner(i);
-      let running: boolean;
-      try {
-        running = liveStatus(await agents.get(m.row.address).instanceState(i.agentName)).status_code !== STOPPED.status_code;
-      } catch (e) {
-        throw agentError(e, m.row.name);
-      }
-      if (running) throw ApiError.badRequest("Renaming of running instance not allowed");
+      if (await notStopped(i, m)) throw ApiError.badRequest("Renaming of running instance not allowed");
       const taken = await ctx.db.query("SELECT 1 FROM instances WHERE project = ? AND name = ?", [i.project, newName]);
       if (taken.rows.length) throw new ApiError(409, `Name "${newName}" already in use`);
       const renamed = { ...i, name: newName };
@@ -536,14 +534,8 @@ export function instanceRoutes(ctx: GatewayContext) {
       if (to.status === "Evacuated") throw ApiError.badRequest(`Target cluster member "${to.row.name}" is evacuated`);
       const from = await owner(i);
       if (from.row.nodeId === to.row.nodeId) throw ApiError.badRequest(`Instance "${i.name}" is already on cluster member "${to.row.name}"`);
-      let running: boolean;
-      try {
-        running = liveStatus(await agents.get(from.row.address).instanceState(i.agentName)).status_code !== STOPPED.status_code;
-      } catch (e) {
-        throw agentError(e, from.row.name);
-      }
       // LXD 5.0.2 tries a stateful (CRIU) stop and fails; containers cannot be live-migrated here.
-      if (running) throw ApiError.badRequest(`Instance "${i.name}" is running: stop it before moving it (containers cannot be live-migrated)`);
+      if (await notStopped(i, from)) throw ApiError.badRequest(`Instance "${i.name}" is running: stop it before moving it (containers cannot be live-migrated)`);
       const { op } = await startTask(ctx.db, {
         description: "Migrating instance",
         project,

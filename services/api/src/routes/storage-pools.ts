@@ -21,13 +21,14 @@ import {
   listPools,
   memberConfigStatement,
   poolSpecFor,
-  requirePool,
+  findPool,
   validatePoolConfig,
   validatePoolName,
   type PoolRow,
 } from "../storage/pools.ts";
 import { badBody, checkIfMatch, etagOf, queryParam, recursive } from "./objects.ts";
 
+const poolEtag = (v: { name: string; driver: string; description: string; config: Record<string, string> }) => etagOf([v.name, v.driver, v.description, v.config]);
 const updateSchema = z.object({ description: z.string().optional(), config: z.record(z.string(), z.string()).nullish() });
 
 export function storagePoolRoutes(ctx: GatewayContext) {
@@ -39,6 +40,13 @@ export function storagePoolRoutes(ctx: GatewayContext) {
     const member = await getMember(ctx.db, t);
     if (!member) throw ApiError.notFound("Cluster member not found");
     return { name: t, member };
+  }
+
+  /** The pool, or LXD's 404 for an unknown one. */
+  async function existingPool(name: string): Promise<PoolRow> {
+    const p = await findPool(ctx.db, name);
+    if (!p) throw ApiError.notFound("Storage pool not found");
+    return p;
   }
 
   async function usedBy(pool: string): Promise<string[]> {
@@ -107,11 +115,9 @@ export function storagePoolRoutes(ctx: GatewayContext) {
 
     app.get<{ Params: { name: string } }>("/1.0/storage-pools/:name", async (req, reply) => {
       const t = await target(req);
-      const p = await requirePool(ctx.db, req.params.name).catch(() => {
-        throw ApiError.notFound("Storage pool not found");
-      });
+      const p = await existingPool(req.params.name);
       const v = await poolView(p, t, await listMembers(ctx.db));
-      return sendSync(reply, v, { etag: etagOf([v.name, v.driver, v.description, v.config]) });
+      return sendSync(reply, v, { etag: poolEtag(v) });
     });
 
     app.post("/1.0/storage-pools", async (req, reply) => {
@@ -122,7 +128,7 @@ export function storagePoolRoutes(ctx: GatewayContext) {
       if (!isPoolDriver(b.driver)) throw ApiError.badRequest(`Storage pool driver "${b.driver}" is not supported (dir, shared)`);
       const config = b.config ?? {};
       const t = await target(req);
-      const existing = (await listPools(ctx.db)).find((p) => p.name === b.name);
+      const existing = await findPool(ctx.db, b.name);
       const location = `/1.0/storage-pools/${encodeURIComponent(b.name)}`;
       if (t.member) {
         // A member-specific definition: the pool stays PENDING until created cluster-wide.
@@ -155,11 +161,9 @@ export function storagePoolRoutes(ctx: GatewayContext) {
 
     const update = async (req: FastifyRequest<{ Params: { name: string } }>, mode: "put" | "patch") => {
       const t = await target(req);
-      const p = await requirePool(ctx.db, req.params.name).catch(() => {
-        throw ApiError.notFound("Storage pool not found");
-      });
+      const p = await existingPool(req.params.name);
       const current = await poolView(p, t, await listMembers(ctx.db));
-      checkIfMatch(req, etagOf([current.name, current.driver, current.description, current.config]));
+      checkIfMatch(req, poolEtag(current));
       const parsed = updateSchema.safeParse(req.body ?? null);
       if (!parsed.success) throw badBody(parsed.error);
       const wanted = mode === "patch" ? { ...current.config, ...(parsed.data.config ?? {}) } : (parsed.data.config ?? {});
@@ -178,9 +182,7 @@ export function storagePoolRoutes(ctx: GatewayContext) {
     app.patch<{ Params: { name: string } }>("/1.0/storage-pools/:name", async (req, reply) => sendSync(reply, await update(req, "patch")));
 
     app.delete<{ Params: { name: string } }>("/1.0/storage-pools/:name", async (req, reply) => {
-      const p = await requirePool(ctx.db, req.params.name).catch(() => {
-        throw ApiError.notFound("Storage pool not found");
-      });
+      const p = await existingPool(req.params.name);
       if ((await usedBy(p.name)).length) throw ApiError.badRequest("The storage pool is currently in use");
       // The members' agents keep their registration; an unused one is re-pointed if the
       // name is created again.

@@ -46,7 +46,7 @@ const poolName = z
 const absolutePath = z.string().regex(/^\/.*/, "must be an absolute path");
 
 export const createPoolSchema = z.object({
-  name: poolName,
+  name: z.string(), // checked by validatePoolName (LXD-style message)
   driver: z.string(),
   description: z.string().optional(),
   config: z.record(z.string(), z.string()).nullish(),
