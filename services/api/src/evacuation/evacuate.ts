@@ -134,11 +134,16 @@ export function planStatements(id: string, p: PreparedPlan): ExecStatement[] {
 
 const stepDone = (planId: string, seq: number): ExecStatement => ({ sql: "UPDATE evacuation_steps SET status = 'done', error = '' WHERE plan_id = ? AND seq = ?", params: [planId, seq] });
 
+/** Running on `m`; false when `m` no longer holds it (e.g. relocated by a deposed coordinator's copy of this step). */
 async function isRunning(agents: AgentClients, m: LiveMember, agentName: string): Promise<boolean> {
-  return liveStatus(await agents.get(m.row.address).instanceState(agentName)).status_code === 103;
+  try {
+    return liveStatus(await agents.get(m.row.address).instanceState(agentName)).status_code === 103;
+  } catch (e) {
+    if ((e as { code?: number }).code === 5 /* NOT_FOUND */) return false;
+    throw e;
+  }
 }
 
-/** Carries out one step; idempotent (a resumed step skips what is already done). Returns its words for the progress line. */
 /** Where a step's time went, for the coordinator's log ("stop 2.03s, copy 0.21s, ..."). */
 class StepClock {
   private last = performance.now();
@@ -150,6 +155,7 @@ class StepClock {
   }
 }
 
+/** Carries out one step; idempotent (a resumed step skips what is already done). Returns its words for the progress line. */
 async function runStep(db: Database, agents: AgentClients, members: LiveMember[], planId: string, seq: number, s: EvacuationStep, clock: StepClock): Promise<string> {
   const row = await findInstance(db, s.project, s.name);
   const cur = members.find((m) => m.row.nodeId === row.nodeId);

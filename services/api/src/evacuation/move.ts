@@ -63,7 +63,10 @@ export async function moveStoppedInstance(db: Database, agents: AgentClients, i:
       if (relocate) await target.adoptInstance(i.agentName, agentPoolName(pool.name));
       else await source.copyInstanceTo(target, i.agentName, agentPoolName(pool.name));
     } catch (e) {
-      throw new Error(`Failed ${relocate ? "relocating" : "copying"} instance "${i.name}" from "${from.row.name}" to "${to.row.name}": ${agentMessage(e)}`);
+      // A deposed coordinator running the same step may have put it there meanwhile
+      // (its agent calls are not fenced): a complete copy on the target is reused.
+      const arrived = (e as { code?: number }).code === 6 /* ALREADY_EXISTS */ && (await agentHas(agents, to, i.agentName));
+      if (!arrived) throw new Error(`Failed ${relocate ? "relocating" : "copying"} instance "${i.name}" from "${from.row.name}" to "${to.row.name}": ${agentMessage(e)}`);
     }
   }
   await db.exec([
