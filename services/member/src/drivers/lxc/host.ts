@@ -81,7 +81,7 @@ async function probe(): Promise<LxcHost> {
   };
   const host: LxcHost = { env, bin, version: "", cgroup, notes };
   if (!onPath("lxc-start", path)) {
-    host.problem = "the lxc tools are not installed (Debian package `lxc`: lxc-start, lxc-stop, lxc-info, lxc-attach)";
+    host.problem = "the lxc tools are not installed (Debian package `lxc`: lxc-start, lxc-stop, lxc-attach)";
     return host;
   }
   if (process.getuid?.() !== 0) {

@@ -1,8 +1,8 @@
 // Real Linux containers through the tools of Debian's `lxc` package. Each
 // instance gets <runtime>/<name>/config (written at every start from its record,
 // see config.ts) and is driven with `lxc-start -P <runtime> -n <name> -d`,
-// `lxc-stop`, `lxc-info` and `lxc-attach`. The rootfs stays in the instance's pool.
-import { existsSync } from "node:fs";
+// `lxc-stop` and `lxc-attach`; its state is read from /proc and its cgroups
+// (probe.ts). The rootfs stays in the instance's pool.
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { unavailable } from "../../errors.ts";
@@ -23,6 +23,7 @@ import { attach } from "./exec.ts";
 import { lxcHost, type LxcHost } from "./host.ts";
 import { shiftTree } from "./idshift.ts";
 import { countProcesses, networkOf } from "./inspect.ts";
+import { pidFileOf, probeContainer, type ContainerProbe } from "./probe.ts";
 
 export class LxcDriver implements InstanceDriver {
   readonly name = "lxc" as const;
@@ -62,7 +63,7 @@ export class LxcDriver implements InstanceDriver {
       lxcConfig(record, { rootfs: paths.rootfs, idmap: record.idmap, cgroup: h.cgroup, seccompProfile: h.seccompProfile }),
     );
     await rm(logFile, { force: true });
-    const r = await run(h.bin("lxc-start"), ["-P", this.runtimeDir, "-n", record.name, "-d", "-o", logFile, "-l", "ERROR"], {
+    const r = await run(h.bin("lxc-start"), ["-P", this.runtimeDir, "-n", record.name, "-d", "-p", pidFileOf(this.runtimeDir, record.name), "-o", logFile, "-l", "ERROR"], {
       env: h.env,
       timeoutMs: 60_000,
     });
@@ -80,22 +81,22 @@ export class LxcDriver implements InstanceDriver {
   async stop(record: InstanceRecord, _paths: InstancePaths, opts: StopOptions): Promise<{ clean: boolean }> {
     const h = await this.host();
     const base = ["-P", this.runtimeDir, "-n", record.name];
-    if ((await this.info(record.name, h)).state === "STOPPED") return { clean: true };
+    if ((await this.info(record.name)).state === "STOPPED") return { clean: true };
     if (!opts.force) {
       const secs = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
       const r = await run(h.bin("lxc-stop"), [...base, "--nokill", "-t", String(secs)], { env: h.env, timeoutMs: secs * 1000 + 30_000 });
-      if (r.code === 0 && (await this.info(record.name, h)).state === "STOPPED") return { clean: true };
+      if (r.code === 0 && (await this.info(record.name)).state === "STOPPED") return { clean: true };
     }
     const r = await run(h.bin("lxc-stop"), [...base, "-k"], { env: h.env, timeoutMs: 30_000 });
-    if (r.code !== 0 && (await this.info(record.name, h)).state !== "STOPPED") {
+    if (r.code !== 0 && (await this.info(record.name)).state !== "STOPPED") {
       throw new Error(`Failed to stop instance "${record.name}": ${r.stderr.trim()}`);
     }
     return { clean: false };
   }
 
   async state(record: InstanceRecord): Promise<RuntimeState> {
-    const h = await this.host();
-    const info = await this.info(record.name, h);
+    await this.host();
+    const info = await this.info(record.name);
     if (info.state !== "RUNNING" && info.state !== "FROZEN") {
       return { status: "Stopped", pid: 0, processes: 0, memoryUsage: 0, cpuUsageNs: 0, network: [] };
     }
@@ -116,34 +117,22 @@ export class LxcDriver implements InstanceDriver {
   }
 
   async runningNames(names: string[]): Promise<Set<string>> {
-    const h = await this.host();
-    const r = await run(h.bin("lxc-ls"), ["-P", this.runtimeDir, "--running", "-1"], { env: h.env, timeoutMs: 30_000 });
-    const running = new Set(r.stdout.split("\n").map((l) => l.trim()).filter(Boolean));
-    return new Set(names.filter((n) => running.has(n)));
+    await this.host();
+    const probes = await Promise.all(names.map(async (n) => [n, await this.info(n)] as const));
+    return new Set(probes.filter(([, p]) => p.state !== "STOPPED").map(([n]) => n));
   }
 
   async forget(record: InstanceRecord): Promise<void> {
     await rm(join(this.runtimeDir, record.name), { recursive: true, force: true });
   }
 
-  /** lxc-info in raw units (-H): state, pid, memory bytes, CPU ns. */
-  private async info(name: string, h: LxcHost): Promise<{ state: string; pid: number; memory: number; cpuNs: number }> {
-    const stopped = { state: "STOPPED", pid: 0, memory: 0, cpuNs: 0 };
-    // Never started by this agent (or forgotten): no config, nothing to ask LXC.
-    if (!existsSync(join(this.runtimeDir, name, "config"))) return stopped;
-    const r = await run(h.bin("lxc-info"), ["-P", this.runtimeDir, "-n", name, "-H"], { env: h.env, timeoutMs: 30_000 });
-    if (r.code !== 0) {
-      if (/doesn't exist|not defined/.test(r.stderr)) return stopped;
-      throw new Error(`lxc-info ${name} failed: ${r.stderr.trim()}`);
-    }
-    const out = r.stdout;
-    const field = (label: string) => new RegExp(`^${label}:\\s*(.*)$`, "m").exec(out)?.[1]?.trim() ?? "";
-    return {
-      state: field("State") || "STOPPED",
-      pid: Number(field("PID")) || 0,
-      memory: Number(field("Memory use")) || 0,
-      cpuNs: Number(field("CPU use")) || 0,
-    };
+  /**
+   * State, init pid, memory and CPU time, from /proc and the cgroup files. A
+   * container this agent started always has its monitor's pid file while it runs
+   * (see probe.ts); without one it is stopped.
+   */
+  private info(name: string): Promise<ContainerProbe> {
+    return probeContainer(this.runtimeDir, name);
   }
 }
 
