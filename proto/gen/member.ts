@@ -301,6 +301,17 @@ export interface ExecOutput {
 
 export interface SendInstanceRequest {
   name: string;
+  /**
+   * Pre-copy pass: allowed while the instance runs; everything is sent, and what was
+   * sent is remembered under this id (letters, digits, '-') for a delta pass.
+   */
+  precopyId: string;
+  /**
+   * Delta pass after the pre-copy with this id: the instance must be stopped; only
+   * entries changed since are sent, after the list of every path it has now.
+   * FAILED_PRECONDITION when this member does not know the id (e.g. it restarted).
+   */
+  sincePrecopyId: string;
 }
 
 export interface InstanceHeader {
@@ -308,6 +319,19 @@ export interface InstanceHeader {
   sourceMember: string;
   /** on ReceiveInstance: the target pool (empty: default) */
   pool: string;
+  /** set by the source on both passes of a pre-copy */
+  precopyId: string;
+  /** false: a pre-copy to stage; true: a delta over that staged copy */
+  delta: boolean;
+}
+
+/**
+ * The delta pass's complete list of the instance's paths, relative to its directory,
+ * each prefixed by its type: 'd' directory, 'f' file, 'l' symlink, 'o' other. The
+ * target removes from its staged copy whatever is not listed (or changed type).
+ */
+export interface InstancePaths {
+  entries: string[];
 }
 
 export interface InstanceTrailer {
@@ -318,10 +342,12 @@ export interface InstanceTrailer {
 }
 
 export interface InstanceChunk {
-  chunk?: { $case: "header"; value: InstanceHeader } | { $case: "data"; value: Buffer } | {
-    $case: "trailer";
-    value: InstanceTrailer;
-  } | undefined;
+  chunk?:
+    | { $case: "header"; value: InstanceHeader }
+    | { $case: "data"; value: Buffer }
+    | { $case: "trailer"; value: InstanceTrailer }
+    | { $case: "paths"; value: InstancePaths }
+    | undefined;
 }
 
 export interface PoolSpec {
@@ -3572,13 +3598,19 @@ export const ExecOutput: MessageFns<ExecOutput> = {
 };
 
 function createBaseSendInstanceRequest(): SendInstanceRequest {
-  return { name: "" };
+  return { name: "", precopyId: "", sincePrecopyId: "" };
 }
 
 export const SendInstanceRequest: MessageFns<SendInstanceRequest> = {
   encode(message: SendInstanceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.precopyId !== "") {
+      writer.uint32(18).string(message.precopyId);
+    }
+    if (message.sincePrecopyId !== "") {
+      writer.uint32(26).string(message.sincePrecopyId);
     }
     return writer;
   },
@@ -3604,6 +3636,22 @@ export const SendInstanceRequest: MessageFns<SendInstanceRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.precopyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sincePrecopyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3617,13 +3665,31 @@ export const SendInstanceRequest: MessageFns<SendInstanceRequest> = {
   },
 
   fromJSON(object: any): SendInstanceRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      precopyId: isSet(object.precopyId)
+        ? globalThis.String(object.precopyId)
+        : isSet(object.precopy_id)
+        ? globalThis.String(object.precopy_id)
+        : "",
+      sincePrecopyId: isSet(object.sincePrecopyId)
+        ? globalThis.String(object.sincePrecopyId)
+        : isSet(object.since_precopy_id)
+        ? globalThis.String(object.since_precopy_id)
+        : "",
+    };
   },
 
   toJSON(message: SendInstanceRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.precopyId !== "") {
+      obj.precopyId = message.precopyId;
+    }
+    if (message.sincePrecopyId !== "") {
+      obj.sincePrecopyId = message.sincePrecopyId;
     }
     return obj;
   },
@@ -3634,12 +3700,14 @@ export const SendInstanceRequest: MessageFns<SendInstanceRequest> = {
   fromPartial(object: DeepPartial<SendInstanceRequest>): SendInstanceRequest {
     const message = createBaseSendInstanceRequest();
     message.name = object.name ?? "";
+    message.precopyId = object.precopyId ?? "";
+    message.sincePrecopyId = object.sincePrecopyId ?? "";
     return message;
   },
 };
 
 function createBaseInstanceHeader(): InstanceHeader {
-  return { name: "", sourceMember: "", pool: "" };
+  return { name: "", sourceMember: "", pool: "", precopyId: "", delta: false };
 }
 
 export const InstanceHeader: MessageFns<InstanceHeader> = {
@@ -3652,6 +3720,12 @@ export const InstanceHeader: MessageFns<InstanceHeader> = {
     }
     if (message.pool !== "") {
       writer.uint32(26).string(message.pool);
+    }
+    if (message.precopyId !== "") {
+      writer.uint32(34).string(message.precopyId);
+    }
+    if (message.delta !== false) {
+      writer.uint32(40).bool(message.delta);
     }
     return writer;
   },
@@ -3693,6 +3767,22 @@ export const InstanceHeader: MessageFns<InstanceHeader> = {
             message.pool = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.precopyId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.delta = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3714,6 +3804,12 @@ export const InstanceHeader: MessageFns<InstanceHeader> = {
         ? globalThis.String(object.source_member)
         : "",
       pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      precopyId: isSet(object.precopyId)
+        ? globalThis.String(object.precopyId)
+        : isSet(object.precopy_id)
+        ? globalThis.String(object.precopy_id)
+        : "",
+      delta: isSet(object.delta) ? globalThis.Boolean(object.delta) : false,
     };
   },
 
@@ -3728,6 +3824,12 @@ export const InstanceHeader: MessageFns<InstanceHeader> = {
     if (message.pool !== "") {
       obj.pool = message.pool;
     }
+    if (message.precopyId !== "") {
+      obj.precopyId = message.precopyId;
+    }
+    if (message.delta !== false) {
+      obj.delta = message.delta;
+    }
     return obj;
   },
 
@@ -3739,6 +3841,77 @@ export const InstanceHeader: MessageFns<InstanceHeader> = {
     message.name = object.name ?? "";
     message.sourceMember = object.sourceMember ?? "";
     message.pool = object.pool ?? "";
+    message.precopyId = object.precopyId ?? "";
+    message.delta = object.delta ?? false;
+    return message;
+  },
+};
+
+function createBaseInstancePaths(): InstancePaths {
+  return { entries: [] };
+}
+
+export const InstancePaths: MessageFns<InstancePaths> = {
+  encode(message: InstancePaths, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InstancePaths {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstancePaths();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InstancePaths {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: InstancePaths): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InstancePaths>): InstancePaths {
+    return InstancePaths.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InstancePaths>): InstancePaths {
+    const message = createBaseInstancePaths();
+    message.entries = object.entries?.map((e) => e) || [];
     return message;
   },
 };
@@ -3844,6 +4017,9 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
       case "trailer":
         InstanceTrailer.encode(message.chunk.value, writer.uint32(26).fork()).join();
         break;
+      case "paths":
+        InstancePaths.encode(message.chunk.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3885,6 +4061,14 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
             message.chunk = { $case: "trailer", value: InstanceTrailer.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.chunk = { $case: "paths", value: InstancePaths.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3905,6 +4089,8 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
         ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
         : isSet(object.trailer)
         ? { $case: "trailer", value: InstanceTrailer.fromJSON(object.trailer) }
+        : isSet(object.paths)
+        ? { $case: "paths", value: InstancePaths.fromJSON(object.paths) }
         : undefined,
     };
   },
@@ -3917,6 +4103,8 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
       obj.data = base64FromBytes(message.chunk.value);
     } else if (message.chunk?.$case === "trailer") {
       obj.trailer = InstanceTrailer.toJSON(message.chunk.value);
+    } else if (message.chunk?.$case === "paths") {
+      obj.paths = InstancePaths.toJSON(message.chunk.value);
     }
     return obj;
   },
@@ -3942,6 +4130,12 @@ export const InstanceChunk: MessageFns<InstanceChunk> = {
       case "trailer": {
         if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
           message.chunk = { $case: "trailer", value: InstanceTrailer.fromPartial(object.chunk.value) };
+        }
+        break;
+      }
+      case "paths": {
+        if (object.chunk?.value !== undefined && object.chunk?.value !== null) {
+          message.chunk = { $case: "paths", value: InstancePaths.fromPartial(object.chunk.value) };
         }
         break;
       }
@@ -6759,8 +6953,12 @@ export const MemberAgentService = {
     responseDeserialize: (value: Buffer): InstanceChunk => InstanceChunk.decode(value),
   },
   /**
-   * Takes a SendInstance stream (header, data..., trailer). The instance appears only
-   * once the checksum matched; on any failure nothing is left behind.
+   * A running instance moves with a pre-copy: SendInstance with `precopy_id` may run
+   * while it still runs (or stops), the target stages what arrives; once stopped,
+   * SendInstance with `since_precopy_id` sends only what changed since, and the
+   * target applies it to the staged copy. Downtime is then the delta, not the whole.
+   * Takes a SendInstance stream (header, [paths...,] data..., trailer). The instance
+   * appears only once the checksum matched; on any failure nothing is left behind.
    */
   receiveInstance: {
     path: "/shoal.member.MemberAgent/ReceiveInstance" as const,
@@ -6954,8 +7152,12 @@ export interface MemberAgentServer extends UntypedServiceImplementation {
    */
   sendInstance: handleServerStreamingCall<SendInstanceRequest, InstanceChunk>;
   /**
-   * Takes a SendInstance stream (header, data..., trailer). The instance appears only
-   * once the checksum matched; on any failure nothing is left behind.
+   * A running instance moves with a pre-copy: SendInstance with `precopy_id` may run
+   * while it still runs (or stops), the target stages what arrives; once stopped,
+   * SendInstance with `since_precopy_id` sends only what changed since, and the
+   * target applies it to the staged copy. Downtime is then the delta, not the whole.
+   * Takes a SendInstance stream (header, [paths...,] data..., trailer). The instance
+   * appears only once the checksum matched; on any failure nothing is left behind.
    */
   receiveInstance: handleClientStreamingCall<InstanceChunk, InstanceInfo>;
   /**
@@ -7156,8 +7358,12 @@ export interface MemberAgentClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<InstanceChunk>;
   /**
-   * Takes a SendInstance stream (header, data..., trailer). The instance appears only
-   * once the checksum matched; on any failure nothing is left behind.
+   * A running instance moves with a pre-copy: SendInstance with `precopy_id` may run
+   * while it still runs (or stops), the target stages what arrives; once stopped,
+   * SendInstance with `since_precopy_id` sends only what changed since, and the
+   * target applies it to the staged copy. Downtime is then the delta, not the whole.
+   * Takes a SendInstance stream (header, [paths...,] data..., trailer). The instance
+   * appears only once the checksum matched; on any failure nothing is left behind.
    */
   receiveInstance(
     callback: (error: ServiceError | null, response: InstanceInfo) => void,

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { MemberClient } from "../src/agent/client.ts";
 import { runMemberAgent, type RunningMemberAgent } from "../src/agent/main.ts";
@@ -160,6 +160,55 @@ describe("member agent over gRPC + mTLS", { skip: imageSkip && `no test image: $
     await cb.deleteInstance("mv1", true);
   });
 
+  it("moves a running instance by a pre-copy and a delta: later writes, removals and type changes arrive", { skip: lxcSkip }, async () => {
+    containers.push([join(dirs[0].path, "lxc"), "pc1"], [join(dirs[1].path, "lxc"), "pc1"]);
+    await ca.createInstance({ name: "pc1", imageFingerprint: img.fingerprint });
+    await ca.startInstance("pc1");
+    const sh = async (client: MemberClient, script: string) => {
+      const r = await client.run("pc1", ["sh", "-c", script]);
+      assert.equal(r.exitCode, 0, r.stderr.toString());
+      return r.stdout.toString();
+    };
+    await sh(ca, "cd /root && echo one > a.txt && echo bye > gone.txt && mkdir -p dir/sub && echo x > dir/sub/x && ln -s a.txt was-link");
+
+    // Pass 1 while it runs: staged on the target, no instance there yet.
+    await ca.copyInstanceTo(cb, "pc1", undefined, { precopyId: "p1" });
+    assert.deepEqual(await cb.listInstances(), []);
+    const containersB = join(dirs[1].path, "pools/default/containers");
+    assert.equal(readdirSync(containersB).filter((n) => n.includes("pc1.precopy-p1")).length, 1);
+
+    // Same-size rewrite, removal, directory -> file, symlink -> directory, new file, chmod.
+    await sh(ca, "cd /root && echo two > a.txt && rm gone.txt && rm -r dir && echo now-a-file > dir && rm was-link && mkdir was-link && echo new > new.txt && chmod 600 new.txt");
+    // The delta needs a stopped instance, and a pre-copy the source knows.
+    await assert.rejects(ca.copyInstanceTo(cb, "pc1", undefined, { sincePrecopyId: "p1" }), (err) => code(err) === grpc.status.FAILED_PRECONDITION);
+    await ca.stopInstance("pc1", { timeoutMs: 10_000 });
+    await assert.rejects(ca.copyInstanceTo(cb, "pc1", undefined, { sincePrecopyId: "nope" }), (err) => code(err) === grpc.status.FAILED_PRECONDITION);
+
+    const moved = await ca.copyInstanceTo(cb, "pc1", undefined, { sincePrecopyId: "p1" });
+    assert.equal(moved.location, "m2");
+    assert.deepEqual(readdirSync(containersB).filter((n) => n.startsWith(".")), [], "no staging left behind");
+    // The two copies are identical, entry by entry (type, size, mode, owners, file bytes, link targets).
+    assert.deepEqual(treeOf(join(containersB, "pc1")), treeOf(join(dirs[0].path, "pools/default/containers/pc1")));
+    await ca.deleteInstance("pc1");
+    await cb.startInstance("pc1");
+    assert.equal(await sh(cb, "cd /root && cat a.txt dir new.txt && ls -ld was-link | cut -c1 && test ! -e gone.txt && stat -c %a new.txt"), "two\nnow-a-file\nnew\nd\n600\n");
+    await cb.deleteInstance("pc1", true);
+  });
+
+  it("refuses a delta pass for a pre-copy the target never staged, leaving nothing behind", async () => {
+    if (!lxcSkip) containers.push([join(dirs[0].path, "lxc"), "pc2"]);
+    await ca.createInstance({ name: "pc2", imageFingerprint: img.fingerprint });
+    await ca.copyInstanceTo(cb, "pc2", undefined, { precopyId: "p2" });
+    const containersB = join(dirs[1].path, "pools/default/containers");
+    for (const n of readdirSync(containersB)) if (n.includes("pc2.precopy-")) rmSync(join(containersB, n), { recursive: true });
+    await assert.rejects(ca.copyInstanceTo(cb, "pc2", undefined, { sincePrecopyId: "p2" }), (err) => code(err) === grpc.status.FAILED_PRECONDITION);
+    assert.deepEqual(readdirSync(containersB).filter((n) => n.includes("pc2")), []);
+    // A full copy still works.
+    await ca.copyInstanceTo(cb, "pc2");
+    await cb.deleteInstance("pc2");
+    await ca.deleteInstance("pc2");
+  });
+
   it("relocates an instance on a shared pool without copying", async () => {
     if (!lxcSkip) containers.push([join(dirs[0].path, "lxc"), "sh1"], [join(dirs[1].path, "lxc"), "sh1"]);
     await ca.createInstance({ name: "sh1", imageFingerprint: img.fingerprint, pool: "shared" });
@@ -209,3 +258,16 @@ describe("member agent over gRPC + mTLS", { skip: imageSkip && `no test image: $
     await assert.rejects(bad.result, (err) => code(err) === grpc.status.NOT_FOUND);
   });
 });
+
+/** Every entry under `dir`: type, size, mode, owners, and a file's bytes or a link's target. */
+function treeOf(dir: string, rel = ""): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(dir, path));
+    const what = st.isSymbolicLink() ? `-> ${readlinkSync(join(dir, path))}` : st.isFile() ? readFileSync(join(dir, path)).toString("base64").slice(0, 64) + `#${st.size}` : "";
+    out[path] = `${st.mode.toString(8)} ${st.uid}:${st.gid} ${what}`;
+    if (st.isDirectory()) Object.assign(out, treeOf(dir, path));
+  }
+  return out;
+}

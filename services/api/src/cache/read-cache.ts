@@ -56,9 +56,15 @@ export class ReadCache {
     return value;
   }
 
-  /** Calls `listener` with the tables of every change (e.g. to forget trust answers). */
-  onChange(listener: (tables: readonly string[]) => void): void {
+  /** Whether answers come from memory now (the Watch stream is live). */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  /** Calls `listener` with the tables of every change (e.g. to forget trust answers); returns the unsubscribe. */
+  onChange(listener: (tables: readonly string[]) => void): () => void {
     this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   invalidate(tables: readonly string[]): void {

@@ -94,14 +94,15 @@ export class Coordinator {
       const fence = this.fence(status.term);
       const settings = clusterSettings(await readStoredConfig(this.opts.db));
       const members = await listMembers(this.opts.db, { pending: true });
-      const beat = await this.heartbeat(members, status.term, fence);
       // A member being evacuated hands its leadership over (below) before anything runs
       // here: its successor executes the plan without being interrupted by a handover.
+      // Plans start before this round's heartbeats: a recorded evacuation waits for nothing.
       const self = members.find((m) => m.nodeId === this.opts.nodeId);
       const selfEvacuated = self?.state === MEMBER_STATE.evacuated;
       if (!selfEvacuated || members.length === 1) {
         await this.opts.evacuations?.tick(status.term, fence).catch((e: unknown) => this.log(`evacuations: ${e instanceof Error ? e.message : String(e)}`));
       }
+      const beat = await this.heartbeat(members, status.term, fence);
       if (self && selfEvacuated && members.length > 1) {
         this.log(`${self.name} is evacuated: handing the leadership over`);
         await this.opts.db.transferLeadership().catch((e: unknown) => this.log(`leadership transfer failed: ${String(e)}`));

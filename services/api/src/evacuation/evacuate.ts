@@ -21,7 +21,7 @@ import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
 import type { MemberClients } from "../cluster/member-service.ts";
 import { scriptletSession } from "../placement/scriptlet-run.ts";
-import { moveStoppedInstance, stopCleanThenForced } from "./move.ts";
+import { dropStaleCopies, moveStoppedInstance, precopyInstance, stopCleanThenForced } from "./move.ts";
 import { listPools } from "../storage/pools.ts";
 
 export type EvacuationAction = "evacuate" | "restore";
@@ -184,17 +184,23 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
   let moved = "";
   if (row.nodeId !== target.row.nodeId) {
     clock.lap("read");
-    if (await isRunning(agents, cur, row.agentName)) await stopCleanThenForced(agents, cur, row.agentName);
-    clock.lap("stop");
+    let precopyId: string | undefined;
+    if (await isRunning(agents, cur, row.agentName)) {
+      // Pre-copied while it shuts down: once stopped, only the delta travels.
+      [, precopyId] = await Promise.all([stopCleanThenForced(agents, cur, row.agentName), precopyInstance(db, agents, row, cur, target)]);
+    }
+    clock.lap(precopyId ? "stop+precopy" : "stop");
     // Started on the target as soon as it is authoritative, before the old copy is deleted.
     const startOnTarget = async () => {
-      clock.lap("copy");
       await agents.get(target.row.address).startInstance(row.agentName);
       clock.lap("start");
     };
-    const how = await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? [] : [stepDone(planId, seq)], afterSwitch: s.startAfter ? startOnTarget : undefined });
-    clock.lap(s.startAfter ? "cleanup" : how === "copied" ? "copy" : "relocate");
+    const how = await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? [] : [stepDone(planId, seq)], afterSwitch: s.startAfter ? startOnTarget : undefined, precopyId, lap: (phase) => clock.lap(phase) });
+    clock.lap("cleanup");
     moved = `${how} from ${cur.row.name} to ${target.row.name}`;
+  } else {
+    const cleaned = await dropStaleCopies(db, agents, row, members);
+    if (cleaned.length) moved = `already on ${target.row.name} (its stale copy on ${cleaned.join(", ")} deleted)`;
   }
   if (s.startAfter) {
     if (!moved && !(await isRunning(agents, target, row.agentName))) await agents.get(target.row.address).startInstance(row.agentName);

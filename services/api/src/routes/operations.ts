@@ -19,6 +19,8 @@ const waitQuery = z.object({ timeout: z.string().regex(/^-?\d+$/, "timeout must 
 /** Longest a `wait` without a timeout (or `timeout=-1`) holds a request before answering with the current state. */
 const MAX_WAIT_MS = 10 * 60_000;
 const WAIT_POLL_MS = 100;
+/** With the Watch stream live a change wakes the wait; this re-read is only a safety net. */
+const WAIT_LIVE_RECHECK_MS = 1_000;
 
 export function operationRoutes(ctx: GatewayContext) {
   return async function (app: FastifyInstance) {
@@ -58,13 +60,36 @@ export function operationRoutes(ctx: GatewayContext) {
       const timeout = Number(q.data.timeout ?? "-1");
       const limitMs = timeout < 0 ? MAX_WAIT_MS : Math.min(timeout * 1000, MAX_WAIT_MS);
       const deadline = Date.now() + limitMs;
-      let op = await getOperation(ctx.db, req.params.id);
-      while (!isFinal(op.status_code) && Date.now() < deadline && !req.raw.socket.destroyed) {
-        await new Promise((r) => setTimeout(r, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now()))));
-        op = await getOperation(ctx.db, req.params.id);
+      // Woken by the database's Watch stream when `operations` changes (the coordinator's
+      // progress and completion writes); polled while the stream is not live.
+      let changed = false;
+      let wake: (() => void) | undefined;
+      const stop = ctx.cache.onChange((tables) => {
+        if (!tables.includes("operations")) return;
+        changed = true;
+        wake?.();
+      });
+      const nap = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      try {
+        let op = await getOperation(ctx.db, req.params.id);
+        while (!isFinal(op.status_code) && Date.now() < deadline && !req.raw.socket.destroyed) {
+          if (!changed) await nap(Math.min(ctx.cache.isLive ? WAIT_LIVE_RECHECK_MS : WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
+          wake = undefined;
+          changed = false;
+          op = await getOperation(ctx.db, req.params.id);
+        }
+        // At the deadline the current state is returned (still running): the caller can wait again.
+        return sendSync(reply, view(op));
+      } finally {
+        stop();
       }
-      // At the deadline the current state is returned (still running): the caller can wait again.
-      return sendSync(reply, view(op));
     });
   };
 }

@@ -142,8 +142,9 @@ export class MemberClient {
   // ---- migration ----
 
   /** The raw SendInstance stream (header, data..., trailer). */
-  sendInstance(name: string): AsyncIterable<pb.InstanceChunk> & { cancel(): void } {
-    return this.raw.sendInstance({ name });
+  /** `precopyId`: a pre-copy pass (the instance may run); `sincePrecopyId`: the delta pass after it (see proto/member.proto). */
+  sendInstance(name: string, opts: { precopyId?: string; sincePrecopyId?: string } = {}): AsyncIterable<pb.InstanceChunk> & { cancel(): void } {
+    return this.raw.sendInstance({ name, precopyId: opts.precopyId ?? "", sincePrecopyId: opts.sincePrecopyId ?? "" });
   }
 
   /** Feeds a SendInstance stream to this agent's ReceiveInstance. */
@@ -159,9 +160,14 @@ export class MemberClient {
     );
   }
 
-  /** Copies a stopped instance from this agent to `target` (the caller then deletes it here). */
-  async copyInstanceTo(target: MemberClient, name: string, pool?: string): Promise<pb.InstanceInfo> {
-    const source = this.sendInstance(name);
+  /**
+   * Copies a stopped instance from this agent to `target` (the caller then deletes it
+   * here). With `precopyId` only stages a pre-copy there (the instance may run); with
+   * `sincePrecopyId` completes that pre-copy by the delta (FAILED_PRECONDITION when
+   * either side lost it: copy in full then).
+   */
+  async copyInstanceTo(target: MemberClient, name: string, pool?: string, opts: { precopyId?: string; sincePrecopyId?: string } = {}): Promise<pb.InstanceInfo> {
+    const source = this.sendInstance(name, opts);
     try {
       return await target.receiveInstance(source, { pool });
     } finally {

@@ -32,7 +32,8 @@ import {
 } from "../errors.ts";
 import { InstanceFiles } from "../files/instance-files.ts";
 import { ImageStore, type ImageEntry } from "../images/image-store.ts";
-import { packInstance, unpackInstance, type InstanceStreamItem } from "../migration/instance-tar.ts";
+import type { InstanceStreamItem } from "../migration/instance-tar.ts";
+import { InstanceMigration } from "./migration.ts";
 import { hostResources, supportedArchitectures, type HostResources } from "../resources/resources.ts";
 import { StoragePool, type PoolConfig, type PoolUsage } from "../storage/pool.ts";
 
@@ -90,6 +91,7 @@ export class Member {
   private readonly index = new Map<string, string>();
   /** Per-instance operation chains: one operation at a time per instance. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly migration: InstanceMigration;
 
   constructor(opts: MemberOptions) {
     this.name = opts.name;
@@ -100,6 +102,19 @@ export class Member {
     for (const p of pools) this.pools.set(p.name, new StoragePool(p, opts.name));
     this.defaultPool = opts.defaultPool ?? pools[0].name;
     this.defaultStopTimeoutMs = opts.defaultStopTimeoutMs ?? 30_000;
+    this.migration = new InstanceMigration({
+      member: this.name,
+      load: (name) => this.load(name),
+      isStopped: async (name) => {
+        const { record, paths } = await this.load(name);
+        return (await this.runtime(record, paths)).status === "Stopped";
+      },
+      locked: (name, fn) => this.locked(name, fn),
+      pool: (name) => this.pool(name || this.defaultPool),
+      holds: (name) => this.index.has(name),
+      holdNow: (name, pool) => void this.index.set(name, pool),
+      view: (name) => this.view(name),
+    });
   }
 
   async init(): Promise<void> {
@@ -290,56 +305,23 @@ export class Member {
     return new InstanceFiles(paths.rootfs, record.idmap);
   }
 
-  // ---- migration ----
+  // ---- migration (migration.ts) ----
 
-  /** The stream SendInstance sends: a stopped instance's directory as tar, then the checksum. */
-  async *send(name: string): AsyncGenerator<InstanceStreamItem> {
-    const { record, pool, paths } = await this.load(name);
-    if ((await this.runtime(record, paths)).status !== "Stopped") throw preconditionFailed("The instance must be stopped to be moved");
-    yield* packInstance(pool.containersDir, name);
+  /** SendInstance's stream (see InstanceMigration.send). */
+  send(name: string, opts: { precopyId?: string; sincePrecopyId?: string } = {}): AsyncGenerator<InstanceStreamItem> {
+    return this.migration.send(name, opts);
   }
 
-  /** Receives a send() stream into `poolName`; the instance appears only when complete and verified. */
-  async receive(name: string, poolName: string, items: AsyncIterable<InstanceStreamItem>): Promise<InstanceView> {
-    checkInstanceName(name);
-    return this.locked(name, async () => {
-      if (this.index.has(name)) throw alreadyExists(`Instance "${name}" already exists on member "${this.name}"`);
-      const pool = this.pool(poolName || this.defaultPool);
-      if (await pool.exists(name)) throw alreadyExists(`Instance "${name}" already exists in pool "${pool.name}"`);
-      const staging = await pool.staging(name);
-      try {
-        await unpackInstance(items, staging);
-        const record = await readRecord(staging).catch(() => {
-          throw invalidArgument("The received instance has no valid instance.json");
-        });
-        if (record.name !== name) throw invalidArgument(`The received instance is "${record.name}", not "${name}"`);
-        await pool.commit(staging, name);
-      } catch (err) {
-        await rm(staging, { recursive: true, force: true });
-        throw err;
-      }
-      await pool.takeOwnership(name);
-      this.index.set(name, pool.name);
-      return this.view(name);
-    });
+  receive(name: string, poolName: string, items: AsyncIterable<InstanceStreamItem>, opts: { precopyId?: string } = {}): Promise<InstanceView> {
+    return this.migration.receive(name, poolName, items, opts);
   }
 
-  /**
-   * Relocation on a shared pool: this member becomes the owner of an instance whose
-   * directory is already there. The caller (the gateway) has stopped it on its
-   * previous member and records the new location in the database.
-   */
-  async adopt(name: string, poolName: string): Promise<InstanceView> {
-    checkInstanceName(name);
-    return this.locked(name, async () => {
-      const pool = this.pool(poolName || this.defaultPool);
-      if (!pool.remote) throw preconditionFailed(`Pool "${pool.name}" is not shared: move the instance with SendInstance/ReceiveInstance`);
-      if (!(await pool.exists(name))) throw notFound(`Instance "${name}" not found in pool "${pool.name}"`);
-      await readRecord(pool.instanceDir(name));
-      await pool.takeOwnership(name);
-      this.index.set(name, pool.name);
-      return this.view(name);
-    });
+  stagePrecopy(name: string, poolName: string, precopyId: string, items: AsyncIterable<InstanceStreamItem>): Promise<void> {
+    return this.migration.stagePrecopy(name, poolName, precopyId, items);
+  }
+
+  adopt(name: string, poolName: string): Promise<InstanceView> {
+    return this.migration.adopt(name, poolName);
   }
 
   // ---- images ----
@@ -435,7 +417,7 @@ export function validateConfig(config: Record<string, string>): void {
   rawLxcLines(config["raw.lxc"] ?? "");
 }
 
-async function readRecord(dir: string): Promise<InstanceRecord> {
+export async function readRecord(dir: string): Promise<InstanceRecord> {
   return JSON.parse(await readFile(join(dir, "instance.json"), "utf8")) as InstanceRecord;
 }
 

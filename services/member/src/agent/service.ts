@@ -312,19 +312,21 @@ export class MemberAgentService {
     let cancelled = false;
     call.on("cancelled", () => (cancelled = true));
     try {
-      const name = call.request.name;
-      const items = this.member.send(name);
+      const { name, precopyId, sincePrecopyId } = call.request;
+      const items = this.member.send(name, { precopyId: precopyId || undefined, sincePrecopyId: sincePrecopyId || undefined });
       let headerSent = false;
       for await (const item of items) {
         if (cancelled) break;
         if (!headerSent) {
-          await write(call, { chunk: { $case: "header", value: { name, sourceMember: this.member.name, pool: "" } } });
+          await write(call, { chunk: { $case: "header", value: { name, sourceMember: this.member.name, pool: "", precopyId: precopyId || sincePrecopyId, delta: !!sincePrecopyId } } });
           headerSent = true;
         }
         if (item.kind === "data") {
           for (let off = 0; off < item.data.length; off += CHUNK_SIZE) {
             await write(call, { chunk: { $case: "data", value: Buffer.from(item.data.subarray(off, off + CHUNK_SIZE)) } });
           }
+        } else if (item.kind === "paths") {
+          await write(call, { chunk: { $case: "paths", value: { entries: item.entries } } });
         } else {
           await write(call, { chunk: { $case: "trailer", value: { sha256: item.sha256, size: item.size } } });
         }
@@ -345,10 +347,17 @@ export class MemberAgentService {
         const c = n.value.chunk;
         if (c?.$case === "data") yield { kind: "data", data: c.value };
         else if (c?.$case === "trailer") yield { kind: "trailer", sha256: c.value.sha256, size: c.value.size };
+        else if (c?.$case === "paths") yield { kind: "paths", entries: c.value.entries };
         else throw invalidArgument("Unexpected message in an instance stream");
       }
     }
-    return this.info(await this.member.receive(head.value.name, head.value.pool, items()));
+    const { name, pool, precopyId, delta } = head.value;
+    if (precopyId && !delta) {
+      // A pre-copy pass: staged, no instance yet (the reply carries only its name).
+      await this.member.stagePrecopy(name, pool, precopyId, items());
+      return pb.InstanceInfo.fromPartial({ name, location: this.member.name });
+    }
+    return this.info(await this.member.receive(name, pool, items(), { precopyId: precopyId || undefined }));
   }
 
   private async importImage(call: grpc.ServerReadableStream<pb.ImageChunk, pb.ImageInfo>): Promise<pb.ImageInfo> {

@@ -9,15 +9,35 @@ import { dataLoss, invalidArgument } from "../errors.ts";
 
 export type InstanceStreamItem =
   | { kind: "data"; data: Uint8Array }
-  | { kind: "trailer"; sha256: string; size: number };
+  | { kind: "trailer"; sha256: string; size: number }
+  /** A delta pass's list of every path the instance has ("<type><path>", see manifest.ts); before any data. */
+  | { kind: "paths"; entries: string[] };
+
+export interface PackOptions {
+  /** Only these paths (relative to the instance directory), each without its subtree: a delta pass. */
+  only?: string[];
+  /** The instance may be running (a pre-copy): files changing or vanishing under tar are not errors. */
+  live?: boolean;
+}
 
 const TAR_KEEP = ["--numeric-owner", "--xattrs", "--xattrs-include=*"];
 
 /** Streams `<parent>/<name>` as tar data chunks, then the trailer. The owner marker of shared pools stays behind. */
-export async function* packInstance(parent: string, name: string): AsyncGenerator<InstanceStreamItem> {
-  const tar = spawn("tar", ["-C", parent, "-cf", "-", ...TAR_KEEP, "--sparse", `--exclude=${name}/owner`, name], {
-    stdio: ["ignore", "pipe", "pipe"],
+export async function* packInstance(parent: string, name: string, opts: PackOptions = {}): AsyncGenerator<InstanceStreamItem> {
+  if (opts.only?.length === 0) {
+    // A delta with nothing changed: no archive at all (the receiver starts no tar either).
+    yield { kind: "trailer", sha256: createHash("sha256").digest("hex"), size: 0 };
+    return;
+  }
+  const what = opts.only ? ["--no-recursion", "--null", "-T", "-"] : [`--exclude=${name}/owner`, name];
+  const live = opts.live ? ["--warning=no-file-changed", "--warning=no-file-removed", "--ignore-failed-read"] : [];
+  const tar = spawn("tar", ["-C", parent, "-cf", "-", ...TAR_KEEP, "--sparse", ...live, ...what], {
+    stdio: [opts.only ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  if (opts.only) {
+    tar.stdin!.on("error", () => {});
+    tar.stdin!.end(opts.only.map((p) => `${name}/${p}\0`).join(""));
+  }
   const stderr = collect(tar);
   const closed = once(tar, "close");
   const hash = createHash("sha256");
@@ -29,7 +49,8 @@ export async function* packInstance(parent: string, name: string): AsyncGenerato
       yield { kind: "data", data: chunk };
     }
     const [code] = (await closed) as [number | null];
-    if (code !== 0) throw new Error(`tar of instance "${name}" failed: ${stderr().trim()}`);
+    // GNU tar exits 1 when a file changed while it read it: expected of a live pre-copy (the delta pass sends it again).
+    if (code !== 0 && !(opts.live && code === 1)) throw new Error(`tar of instance "${name}" failed: ${stderr().trim()}`);
     yield { kind: "trailer", sha256: hash.digest("hex"), size };
   } finally {
     if (tar.exitCode === null) tar.kill("SIGKILL");
@@ -42,13 +63,20 @@ export async function* packInstance(parent: string, name: string): AsyncGenerato
  * stream ends without a trailer or when the checksum or size differ.
  */
 export async function unpackInstance(items: AsyncIterable<InstanceStreamItem>, dest: string): Promise<void> {
-  const tar = spawn("tar", ["-C", dest, "-xf", "-", ...TAR_KEEP, "--same-owner", "--same-permissions", "--strip-components=1"], {
-    stdio: ["pipe", "ignore", "pipe"],
-  });
-  const stderr = collect(tar);
-  const closed = once(tar, "close");
-  closed.catch(() => {});
-  tar.stdin!.on("error", () => {});
+  // tar starts with the first data: an empty delta (nothing changed) spawns nothing.
+  let tar: ChildProcess | undefined;
+  let stderr = () => "";
+  let closed: Promise<unknown[]> = Promise.resolve([0]);
+  const start = (): ChildProcess => {
+    const t = spawn("tar", ["-C", dest, "-xf", "-", ...TAR_KEEP, "--same-owner", "--same-permissions", "--strip-components=1"], {
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    stderr = collect(t);
+    closed = once(t, "close");
+    closed.catch(() => {});
+    t.stdin!.on("error", () => {});
+    return t;
+  };
   const hash = createHash("sha256");
   let size = 0;
   let trailer: { sha256: string; size: number } | undefined;
@@ -58,11 +86,13 @@ export async function unpackInstance(items: AsyncIterable<InstanceStreamItem>, d
         trailer = item;
         break;
       }
+      if (item.kind === "paths") throw invalidArgument("A path list may only come before the data of a delta pass");
+      tar ??= start();
       hash.update(item.data);
       size += item.data.length;
       if (!tar.stdin!.write(item.data)) await Promise.race([once(tar.stdin!, "drain"), closed]);
     }
-    tar.stdin!.end();
+    tar?.stdin!.end();
     const [code] = (await closed) as [number | null];
     if (!trailer) throw invalidArgument("The instance stream ended before its trailer (checksum)");
     const actual = hash.digest("hex");
@@ -71,7 +101,7 @@ export async function unpackInstance(items: AsyncIterable<InstanceStreamItem>, d
     }
     if (code !== 0) throw new Error(`tar could not unpack the instance: ${stderr().trim()}`);
   } finally {
-    if (tar.exitCode === null) tar.kill("SIGKILL");
+    if (tar && tar.exitCode === null) tar.kill("SIGKILL");
   }
 }
 

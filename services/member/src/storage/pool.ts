@@ -48,8 +48,9 @@ export class StoragePool {
     await chmod(this.source, 0o711);
     await chmod(this.containersDir, 0o711);
     for (const name of await readdir(this.containersDir)) {
-      // Staging directories of receives interrupted by a crash of this member.
-      if (name.startsWith(`.incoming-${this.stagingTag()}`)) await rm(join(this.containersDir, name), { recursive: true, force: true });
+      // Staging directories of receives interrupted by a crash of this member, and
+      // deleted instances whose removal it interrupted.
+      if (name.startsWith(`.incoming-${this.stagingTag()}`) || name.startsWith(`.deleted-${this.stagingTag()}`)) await rm(join(this.containersDir, name), { recursive: true, force: true });
     }
   }
 
@@ -75,13 +76,39 @@ export class StoragePool {
     return dir;
   }
 
+  /**
+   * The staging directory of pre-copy `id` of `name` (precopy.ts). `fresh`: created
+   * anew, and every other pre-copy of the name dropped (an abandoned attempt's).
+   */
+  async precopyStaging(name: string, id: string, fresh: boolean): Promise<string> {
+    const prefix = `.incoming-${this.stagingTag()}${name}.precopy-`;
+    const dir = join(this.containersDir, `${prefix}${id}`);
+    if (!fresh) return dir;
+    for (const n of await readdir(this.containersDir)) if (n.startsWith(prefix)) await rm(join(this.containersDir, n), { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o711 });
+    await chmod(dir, 0o711);
+    return dir;
+  }
+
   async commit(staging: string, name: string): Promise<void> {
     if (await this.exists(name)) throw alreadyExists(`Instance "${name}" already exists in pool "${this.name}"`);
     await rename(staging, this.instanceDir(name));
   }
 
+  /**
+   * Removes an instance's directory: renamed out of the way at once (the name is free
+   * again when this resolves), its files deleted in the background; init() finishes
+   * what a crash interrupted.
+   */
   async remove(name: string): Promise<void> {
-    await rm(this.instanceDir(name), { recursive: true, force: true });
+    const doomed = join(this.containersDir, `.deleted-${this.stagingTag()}${name}-${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(this.instanceDir(name), doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    void rm(doomed, { recursive: true, force: true }).catch(() => undefined);
   }
 
   async usage(): Promise<PoolUsage> {
