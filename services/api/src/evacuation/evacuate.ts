@@ -182,6 +182,7 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
   const target = members.find((m) => m.row.name === s.target);
   if (!target) throw new Error(`target cluster member "${s.target}" is no longer in the cluster`);
   let moved = "";
+  let stale = "";
   if (row.nodeId !== target.row.nodeId) {
     clock.lap("read");
     let precopyId: string | undefined;
@@ -200,16 +201,16 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
     moved = `${how} from ${cur.row.name} to ${target.row.name}`;
   } else {
     const cleaned = await dropStaleCopies(db, agents, row, members);
-    if (cleaned.length) moved = `already on ${target.row.name} (its stale copy on ${cleaned.join(", ")} deleted)`;
+    stale = cleaned.length ? ` (its stale copy on ${cleaned.join(", ")} deleted)` : "";
   }
   if (s.startAfter) {
     if (!moved && !(await isRunning(agents, target, row.agentName))) await agents.get(target.row.address).startInstance(row.agentName);
     await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), s.project, s.name] }, stepDone(planId, seq)]);
     clock.lap("write");
-    return `${label} ${moved || `on ${target.row.name}`} and started`;
+    return `${label} ${moved || `on ${target.row.name}${stale}`} and started`;
   }
   if (!moved) await db.exec([stepDone(planId, seq)]);
-  return `${label} ${moved || `already on ${target.row.name}`}`;
+  return `${label} ${moved || `already on ${target.row.name}${stale}`}`;
 }
 
 /**
@@ -217,7 +218,15 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
  * at a time, publishing `evacuation_progress` ("3/8: "c3" copied from member1 to
  * member2 and started"). Fails (after trying every step) when any step failed.
  */
-export async function executePlan(db: Database, agents: AgentClients, planId: string, action: EvacuationAction, t: TaskContext, log: (line: string) => void): Promise<Record<string, unknown>> {
+export async function executePlan(
+  db: Database,
+  agents: AgentClients,
+  planId: string,
+  action: EvacuationAction,
+  t: TaskContext,
+  log: (line: string) => void,
+  stillCoordinator: () => Promise<boolean> = async () => true,
+): Promise<Record<string, unknown>> {
   const r = await db.query("SELECT seq, project, name, action, target, stop_first, start_after, origin, reason, status FROM evacuation_steps WHERE plan_id = ? ORDER BY seq", [planId]);
   const all = r.rows.map((x) => ({
     seq: Number(x[0]),
@@ -232,8 +241,15 @@ export async function executePlan(db: Database, agents: AgentClients, planId: st
   const failures: string[] = [];
   let last = `${done}/${total}: ${action === "evacuate" ? "evacuating" : "restoring"}`;
   t.progress({ evacuation_progress: last });
+  let deposed = false;
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
+      // A deposed coordinator's writes fail, but its agent calls would not: it starts
+      // no further step (its successor resumes the plan from the steps not done).
+      if (deposed || !(await stillCoordinator().catch(() => false))) {
+        deposed = true;
+        return;
+      }
       try {
         const clock = new StepClock();
         const what = await runStep(db, agents, members, planId, next.seq, next.step, clock);
@@ -250,6 +266,10 @@ export async function executePlan(db: Database, agents: AgentClients, planId: st
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(queue.length, 1)) }, worker));
+  // Deposed during the last steps, the fence refused their writes: say that, not "failed".
+  if (deposed || (failures.length && !(await stillCoordinator().catch(() => false)))) {
+    throw new Error(`No longer the coordinator: the next one resumes this ${action} (${done}/${total} done here)`);
+  }
   const now = new Date().toISOString();
   if (failures.length) {
     await db.exec([{ sql: "UPDATE evacuation_plans SET status = 'failed', error = ?, updated_at = ? WHERE id = ?", params: [failures.join("; "), now, planId] }]).catch(() => undefined);

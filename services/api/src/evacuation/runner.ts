@@ -52,10 +52,16 @@ export class EvacuationRunner {
       this.running.add(id);
       this.log(`${action} plan ${id}: executing in term ${term}`);
       void continueTask(db, op, {
-        run: async (t) => ({ metadata: await executePlan(db, this.agents, id, action, t, this.log) }),
+        run: async (t) => ({ metadata: await executePlan(db, this.agents, id, action, t, this.log, () => this.holds(fence)) }),
         log: this.log,
       }).finally(() => this.running.delete(id));
     }
+  }
+
+  /** Whether the coordinator row still names the term that claimed the plan. */
+  private async holds(fence: ExecPrecondition): Promise<boolean> {
+    const r = await this.db.query(fence.sql, fence.params ?? []);
+    return r.rows.length === 1 && String(r.rows[0]![0]) === String(fence.expectValue);
   }
 
   close(): void {

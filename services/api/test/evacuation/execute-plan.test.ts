@@ -10,7 +10,8 @@
 // of an instance that was not running (stop_first = 0) only writes, and so does a
 // "copy" step whose instance already sits on its target on shared storage. The agents
 // passed in therefore fail the step and are recorded if anything calls them. The last
-// two tests (a known bug, marked todo) give members that hold copies of an instance.
+// two tests give members that hold copies of an instance (a resume after a crash
+// between the switch and the cleanup).
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { DeleteInstanceReply, InstanceInfo, InstanceStateReply, InstanceStatus } from "../../../../proto/gen/member.ts";
@@ -237,11 +238,10 @@ test("a copy step whose instance already sits on its target (shared storage) onl
 
 // ---- known bug: a resumed copy step that finds a stale copy (see the test names) ----
 //
-// runStep's copy branch uses one variable, `moved`, both for "this run moved it" and for
-// "it was already on its target and a stale copy was deleted elsewhere". In the second
-// case it skips what only the first may skip: starting it on the target (the move's
-// afterSwitch does that) and writing the step's done (the move's switch does that).
-// Marked todo so the suite stays green until evacuate.ts is fixed: remove `todo` then.
+// A resumed copy step that finds its instance already on its target deletes the stale
+// copy elsewhere, and must still do what a move of its own would have done: start it
+// on the target (when the step says so) and write the step's done. (Both were once
+// skipped: "it moved" and "a stale copy was deleted" shared one variable.)
 
 /**
  * Agents of members holding the instances `held` (address -> agent name -> power): just
@@ -287,7 +287,6 @@ async function crashedAfterTheSwitch(t: TestContext, startAfter: boolean) {
 
 test(
   "a resumed copy+start step whose coordinator crashed between the switch and the start starts the instance on its target",
-  { todo: "bug in runStep: the stale copy on member1 is deleted, so `moved` is set and the start on member2 is skipped, yet the row says RUNNING" },
   async (t) => {
     const { db, held, agents } = await crashedAfterTheSwitch(t, true);
 
@@ -302,7 +301,6 @@ test(
 
 test(
   "a copy step (no start) that finds its instance on its target and deletes a stale copy writes its done",
-  { todo: "bug in runStep: with a stale copy deleted, `if (!moved)` skips the step's done: the plan ends done with this step pending" },
   async (t) => {
     const { db, held, agents } = await crashedAfterTheSwitch(t, false);
 
