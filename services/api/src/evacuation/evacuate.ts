@@ -7,6 +7,7 @@
 // concurrency (cluster.evacuate_concurrency). Each step's `done` is written in the
 // same batch as the change that completes it, so a later run (a resume) can tell
 // what is left: see resumeSteps() and services/api/README.md.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
 import { planEvacuation, planRestore, type EvacuationStep, type PlannedInstance } from "../../../placement/src/evacuation/plan.ts";
 import type { PolicyMember } from "../../../placement/src/policy/index.ts";
@@ -134,6 +135,9 @@ export function planStatements(id: string, p: PreparedPlan): ExecStatement[] {
 
 const stepDone = (planId: string, seq: number): ExecStatement => ({ sql: "UPDATE evacuation_steps SET status = 'done', error = '' WHERE plan_id = ? AND seq = ?", params: [planId, seq] });
 
+/** A running instance still stopping after this long is pre-copied meanwhile. */
+const PRECOPY_AFTER_MS = 150;
+
 /** Running on `m`; false when `m` no longer holds it (e.g. relocated by a deposed coordinator's copy of this step). */
 async function isRunning(agents: AgentClients, m: LiveMember, agentName: string): Promise<boolean> {
   try {
@@ -187,8 +191,12 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
     clock.lap("read");
     let precopyId: string | undefined;
     if (await isRunning(agents, cur, row.agentName)) {
-      // Pre-copied while it shuts down: once stopped, only the delta travels.
-      [, precopyId] = await Promise.all([stopCleanThenForced(agents, cur, row.agentName), precopyInstance(db, agents, row, cur, target)]);
+      // A clean shutdown that takes a while (busybox: 2 s, a distro: more) is used to
+      // pre-copy it: once stopped, only the delta travels. A quick stop is not worth it.
+      const stopping = stopCleanThenForced(agents, cur, row.agentName);
+      const stoppedQuickly = await Promise.race([stopping.then(() => true), sleep(PRECOPY_AFTER_MS).then(() => false)]);
+      if (!stoppedQuickly) [, precopyId] = await Promise.all([stopping, precopyInstance(db, agents, row, cur, target)]);
+      else await stopping;
     }
     clock.lap(precopyId ? "stop+precopy" : "stop");
     // Started on the target as soon as it is authoritative, before the old copy is deleted.
