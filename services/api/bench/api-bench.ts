@@ -2,16 +2,26 @@
 // processes (dist/): requests per second and p50/p99 latency with keep-alive and a
 // client certificate, at 1 and 32 concurrent clients, for GET /1.0,
 // GET /1.0/cluster/members?recursion=1 and a write (PATCH /1.0 of a config key);
-// then `lxc cluster list` as a whole process over the unix socket and over HTTPS.
-// Each case runs for a bounded time and request count. LXD 5.0.2's figures on this
-// machine (issue 3) are printed beside.
-import { execFile } from "node:child_process";
+// then `lxc cluster list` as a whole process over the unix socket and over HTTPS
+// (lxc-cluster-list.ts), side by side with a second Shoal cluster whose certificate
+// is ECDSA P-384 (LXD's key; new clusters get P-256, cluster/certificate.ts) and with
+// a real LXD 5.0.2 cluster started here (bench/lxd/lxd-cluster.ts; `--only shoal`
+// skips it). Each case runs for a bounded time and request count. LXD 5.0.2's figures
+// from issue 3 are printed beside.
+import { mkdirSync } from "node:fs";
 import { Agent, request } from "node:https";
+import os from "node:os";
 import { join } from "node:path";
-import { generateCertificate } from "../../raft/src/transport/certificate.ts";
+import { parseArgs } from "node:util";
+import { generateCertificate, saveCertificate } from "../../raft/src/transport/certificate.ts";
 import { lxc } from "../../../test/api/support.ts";
 import { TestCluster } from "../../../test/cluster/support.ts";
+import { Cleanups, printTable } from "./bench-support.ts";
+import { clusterListRows, measureClusterList, type ListTarget } from "./lxc-cluster-list.ts";
+import { tryStartLxdCluster } from "./lxd/lxd-cluster.ts";
 
+const { values: flags } = parseArgs({ options: { only: { type: "string" } } });
+if (flags.only && flags.only !== "shoal") throw new Error("--only wants shoal (skips the LXD cluster)");
 const CASE_MS = Number(process.env.API_BENCH_CASE_MS ?? 3_000);
 const CASE_MAX_REQUESTS = 20_000;
 
@@ -57,26 +67,35 @@ async function load(agent: Agent, address: string, concurrency: number, method: 
   return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors };
 }
 
-function timeProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    execFile(file, args, { env, timeout: 30_000 }, (err) => (err ? reject(err) : resolve(performance.now() - t0)));
-  });
+/** A 3-member Shoal cluster of built processes; `cert` pre-placed as member1's cluster certificate. */
+async function shoalCluster(cleanups: Cleanups, cert?: { cert: string; key: string }): Promise<TestCluster> {
+  const c = new TestCluster({ built: true });
+  cleanups.add(() => c.close());
+  if (cert) {
+    mkdirSync(c.memberDir("member1"), { recursive: true });
+    await saveCertificate(cert, join(c.memberDir("member1"), "cluster.crt"), join(c.memberDir("member1"), "cluster.key"));
+  }
+  await c.bootstrap("member1");
+  for (const name of ["member2", "member3"]) await c.join(name, await c.token(name));
+  return c;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** `lxc remote add NAME TOKEN` in a fresh client config dir, the token made over `local`'s unix socket. */
+async function remoteByToken(local: { LXD_DIR: string; LXD_CONF: string }, confDir: string, name: string): Promise<Record<string, string>> {
+  const made = await lxc(["config", "trust", "add", "--name", `bench-${name}`], local);
+  const token = made.stdout.trim().split("\n").pop() ?? "";
+  const added = await lxc(["remote", "add", name, token], { LXD_CONF: confDir });
+  if (made.code !== 0 || added.code !== 0) throw new Error(`lxc remote add ${name}: ${made.stderr}${added.stderr}`);
+  return { LXD_CONF: confDir, HOME: confDir };
+}
 
-async function main(): Promise<void> {
-  const c = new TestCluster({ built: true });
+async function requestTable(c: TestCluster): Promise<string[][]> {
+  const address = JSON.parse((await c.lxc("query", "/1.0")).stdout).environment.addresses[0] as string;
+  // A client certificate, trusted by password over HTTPS.
+  const client = await generateCertificate({ commonName: "bench", hosts: ["127.0.0.1"] });
+  if ((await c.lxc("config", "set", "core.trust_password", "bench-pass")).code !== 0) throw new Error("cannot set the trust password");
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, cert: client.cert, key: client.key, rejectUnauthorized: false });
   try {
-    await c.bootstrap("member1");
-    for (const name of ["member2", "member3"]) await c.join(name, await c.token(name));
-    const address = JSON.parse((await c.lxc("query", "/1.0")).stdout).environment.addresses[0] as string;
-
-    // A client certificate, trusted by password over HTTPS.
-    const client = await generateCertificate({ commonName: "bench", hosts: ["127.0.0.1"] });
-    if ((await c.lxc("config", "set", "core.trust_password", "bench-pass")).code !== 0) throw new Error("cannot set the trust password");
-    const agent = new Agent({ keepAlive: true, maxSockets: 64, cert: client.cert, key: client.key, rejectUnauthorized: false });
     const trustStatus = await new Promise<number>((resolve, reject) => {
       const body = JSON.stringify({ type: "client", password: "bench-pass", name: "bench" });
       const req = request({ host: "127.0.0.1", port: Number(address.split(":")[1]), method: "POST", path: "/1.0/certificates", agent, headers: { "content-type": "application/json" } }, (res) => {
@@ -106,27 +125,40 @@ async function main(): Promise<void> {
         rows.push([label, String(conc), r.rps.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.errors), conc === 1 ? reference[label] : "≤ ~74 req/s total"]);
       }
     }
-
-    // `lxc cluster list` as a whole process, 10 runs each.
-    const remote = { LXD_CONF: join(c.dir, "bench-remote") };
-    const token = (await c.lxc("config", "trust", "add", "--name", "bench-lxc")).stdout.trim().split("\n").pop()!;
-    if ((await lxc(["remote", "add", "shoal", token], remote)).code !== 0) throw new Error("lxc remote add failed");
-    const unixEnv = { PATH: process.env.PATH, HOME: c.env.LXD_CONF, ...c.env };
-    const httpsEnv = { PATH: process.env.PATH, HOME: remote.LXD_CONF, ...remote };
-    const unixRuns: number[] = [];
-    const httpsRuns: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      unixRuns.push(await timeProcess("/usr/bin/lxc", ["cluster", "list"], unixEnv));
-      httpsRuns.push(await timeProcess("/usr/bin/lxc", ["cluster", "list", "shoal:"], httpsEnv));
-    }
-    rows.push(["lxc cluster list (unix socket), median of 10", "1", "", median(unixRuns).toFixed(1), "", "0", "17.8 ms"]);
-    rows.push(["lxc cluster list (HTTPS), median of 10", "1", "", median(httpsRuns).toFixed(1), "", "0", "38.1 ms"]);
-
-    const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows) console.log(r.map((x, i) => x.padEnd(w[i])).join("  "));
-    agent.destroy();
+    return rows;
   } finally {
-    await c.close();
+    agent.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const cleanups = new Cleanups();
+  const log = (line: string) => console.error(`# ${line}`);
+  try {
+    const c = await shoalCluster(cleanups);
+    printTable(await requestTable(c));
+    console.log("");
+
+    // The same cluster with LXD's certificate key, to show what the key costs.
+    const p384 = await generateCertificate({ commonName: "shoal", hosts: ["127.0.0.1", "::1", "localhost", os.hostname()] });
+    const c384 = await shoalCluster(cleanups, p384);
+    const lxd = flags.only === "shoal" ? { reason: "--only shoal" } : await tryStartLxdCluster({ members: 3, image: false, log });
+    if (lxd.cluster) cleanups.add(() => lxd.cluster.close());
+
+    const targets: ListTarget[] = [
+      { label: "Shoal, unix socket", args: ["cluster", "list"], env: { ...c.env, HOME: c.env.LXD_CONF }, reference: "17.8 ms" },
+      { label: "Shoal, HTTPS (ECDSA P-256 certificate)", args: ["cluster", "list", "shoal:"], env: await remoteByToken(c.env, join(c.dir, "bench-remote"), "shoal"), reference: "38.1 ms" },
+      { label: "Shoal, HTTPS (ECDSA P-384 certificate, as LXD)", args: ["cluster", "list", "shoal:"], env: await remoteByToken(c384.env, join(c384.dir, "bench-remote"), "shoal") },
+    ];
+    if (lxd.cluster) {
+      const l = lxd.cluster;
+      targets.push({ label: `LXD ${l.version}, unix socket`, args: ["cluster", "list"], env: { ...l.env }, reference: "17.8 ms" });
+      targets.push({ label: `LXD ${l.version}, HTTPS`, args: ["cluster", "list", "lxd:"], env: await remoteByToken(l.env, join(l.dir, "bench-remote"), "lxd"), reference: "38.1 ms" });
+    }
+    printTable(clusterListRows(await measureClusterList(targets)));
+    console.log(lxd.cluster ? `LXD: ${lxd.cluster.names.length} daemons of ${lxd.cluster.version} started for this run` : `LXD: not run (${lxd.reason})`);
+  } finally {
+    await cleanups.run();
   }
 }
 

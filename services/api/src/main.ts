@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterDatabaseClient } from "../../raft/src/node/database-client.ts";
 import { loadOrCreateCertificate } from "../../raft/src/transport/certificate.ts";
+import { clusterCertificateOptions } from "./cluster/certificate.ts";
 import { LiveTls } from "../../raft/src/transport/live-tls.ts";
 import { applySchema } from "./schema.ts";
 import { checkSans, splitHostPort, startGateway } from "./server.ts";
@@ -28,10 +29,7 @@ async function main(): Promise<void> {
   const certPath = values.cert ?? join(values.dir, "cluster.crt");
   const keyPath = values.key ?? join(values.dir, "cluster.key");
   const [listenHost] = splitHostPort(values.listen);
-  const pair = await loadOrCreateCertificate(certPath, keyPath, {
-    commonName: "shoal",
-    hosts: [...new Set([listenHost, "127.0.0.1", "::1", "localhost", os.hostname()])],
-  });
+  const pair = await loadOrCreateCertificate(certPath, keyPath, clusterCertificateOptions([listenHost, "127.0.0.1", "::1", "localhost", os.hostname()]));
 
   checkSans(pair.cert, listenHost); // before anything else: lxc would refuse the certificate
   // Live: `lxc cluster update-certificate` rotates it in this running process.

@@ -23,6 +23,7 @@ import os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadOrCreateCertificate } from "../../../raft/src/transport/certificate.ts";
+import { clusterCertificateOptions } from "../cluster/certificate.ts";
 import { encodeJoinToken } from "../cluster/join-tokens.ts";
 import { helpRequested } from "./commands.ts";
 import { postLocal } from "./local-gateway.ts";
@@ -78,10 +79,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     const certPath = join(dir, "cluster.crt");
     const keyPath = join(dir, "cluster.key");
-    await loadOrCreateCertificate(certPath, keyPath, {
-      commonName: "shoal",
-      hosts: [...new Set(["127.0.0.1", "::1", "localhost", os.hostname()])],
-    });
+    await loadOrCreateCertificate(certPath, keyPath, clusterCertificateOptions(["127.0.0.1", "::1", "localhost", os.hostname()]));
     const { cluster, created } = await loadOrCreateClusterFile(dir, wanted ?? 3);
     if (wanted !== undefined && wanted !== cluster.members.length) {
       throw new Error(

@@ -14,6 +14,7 @@ import { ClusterDatabaseClient } from "../../../raft/src/node/database-client.ts
 import { DatabaseNode } from "../../../raft/src/node/database-node.ts";
 import { addDatabaseService } from "../../../raft/src/node/database-service.ts";
 import { loadOrCreateCertificate, saveCertificate, loadCertificate } from "../../../raft/src/transport/certificate.ts";
+import { clusterCertificateOptions } from "./certificate.ts";
 import { LiveTls } from "../../../raft/src/transport/live-tls.ts";
 import { MemberAgentService as MemberAgentDefinition } from "../../../../proto/gen/member.ts";
 import { Member as AgentMember } from "../../../member/src/agent/member.ts";
@@ -130,7 +131,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     const [host] = opts.listen.split(/:(?=\d+$)/);
     const pair = opts.certPath && opts.keyPath && existsSync(opts.certPath)
       ? await loadCertificate(opts.certPath, opts.keyPath)
-      : await loadOrCreateCertificate(certPath, keyPath, { commonName: "shoal", hosts: [...new Set([host, "127.0.0.1", "::1", "localhost", os.hostname()])] });
+      : await loadOrCreateCertificate(certPath, keyPath, clusterCertificateOptions([host, "127.0.0.1", "::1", "localhost", os.hostname()]));
     await saveCertificate(pair, certPath, keyPath);
     file = { version: 1, nodeId: opts.name, name: opts.name, address: opts.listen, databaseNodes: [{ id: opts.name, address: opts.listen }] };
     writeMemberFile(opts.dir, file);

@@ -9,7 +9,7 @@ import type { TLSSocket } from "node:tls";
 import { WebSocketServer, type WebSocket } from "ws";
 import { errorEnvelope } from "../response.ts";
 import type { Database } from "../schema.ts";
-import { isTrusted, parseCertificate } from "../trust.ts";
+import { isTrusted, peerCertificate } from "../trust.ts";
 import { EVENT_TYPES, type EventType } from "./events.ts";
 
 interface Listener {
@@ -45,8 +45,8 @@ export class EventHub {
     if (url.pathname !== "/1.0/events") return refuse(socket, 404, "not found");
     let trusted = trustedSocket;
     if (!trusted) {
-      const raw = (socket as TLSSocket).getPeerCertificate?.(false)?.raw;
-      if (raw && raw.length) trusted = await isTrusted(this.db, parseCertificate(raw).fingerprint);
+      const cert = peerCertificate(socket as TLSSocket);
+      if (cert) trusted = await isTrusted(this.db, cert.fingerprint);
     }
     if (!trusted) return refuse(socket, 403, "not authorized");
     const typeParam = url.searchParams.get("type") ?? "";

@@ -146,12 +146,10 @@ export function clusterRoutes(ctx: GatewayContext) {
     });
 
     app.get("/1.0/cluster/members", async (req, reply) => {
-      const rec = recursive(req);
-      const members = await cachedMembers();
-      if (!rec) return sendSync(reply, members.map((m) => `/1.0/cluster/members/${encodeURIComponent(m.name)}`));
+      if (!recursive(req)) return sendSync(reply, (await cachedMembers()).map((m) => `/1.0/cluster/members/${encodeURIComponent(m.name)}`));
       // The status is read every time: role changes are in the Raft configuration, which
-      // the cache's Watch stream does not report.
-      const [status, stored] = await Promise.all([ctx.db.status(), ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db))]);
+      // the cache's Watch stream does not report. Asked for at once, beside the rows.
+      const [members, status, stored] = await Promise.all([cachedMembers(), ctx.db.status(), ctx.cache.get("config", ["config"], () => readStoredConfig(ctx.db))]);
       const { offlineThresholdMs } = clusterSettings(stored);
       const now = Date.now();
       return sendSync(reply, members.map((m) => memberView(m, status, now, offlineThresholdMs)));
