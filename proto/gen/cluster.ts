@@ -8,7 +8,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -66,6 +68,17 @@ export interface LeaveRequest {
 }
 
 export interface LeaveReply {
+}
+
+export interface EventsRequest {
+  /** LXD event types wanted (e.g. "logging"); empty = every type */
+  types: string[];
+}
+
+export interface MemberEvent {
+  type: string;
+  /** the LXD api.Event as JSON */
+  body: string;
 }
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
@@ -787,6 +800,158 @@ export const LeaveReply: MessageFns<LeaveReply> = {
   },
 };
 
+function createBaseEventsRequest(): EventsRequest {
+  return { types: [] };
+}
+
+export const EventsRequest: MessageFns<EventsRequest> = {
+  encode(message: EventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.types) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.types.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventsRequest {
+    return { types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: EventsRequest): unknown {
+    const obj: any = {};
+    if (message.types?.length) {
+      obj.types = message.types;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EventsRequest>): EventsRequest {
+    return EventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EventsRequest>): EventsRequest {
+    const message = createBaseEventsRequest();
+    message.types = object.types?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseMemberEvent(): MemberEvent {
+  return { type: "", body: "" };
+}
+
+export const MemberEvent: MessageFns<MemberEvent> = {
+  encode(message: MemberEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.body !== "") {
+      writer.uint32(18).string(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.body = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberEvent {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+    };
+  },
+
+  toJSON(message: MemberEvent): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberEvent>): MemberEvent {
+    return MemberEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberEvent>): MemberEvent {
+    const message = createBaseMemberEvent();
+    message.type = object.type ?? "";
+    message.body = object.body ?? "";
+    return message;
+  },
+};
+
 export type ClusterMemberService = typeof ClusterMemberService;
 export const ClusterMemberService = {
   /**
@@ -822,6 +987,22 @@ export const ClusterMemberService = {
     responseSerialize: (value: LeaveReply): Buffer => Buffer.from(LeaveReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): LeaveReply => LeaveReply.decode(value),
   },
+  /**
+   * The member's own events, as they happen, for a gateway whose /1.0/events
+   * listeners want them: `logging` events (what its coordinator and membership code
+   * log), `location` = the member. Nothing is kept for later: like LXD's logging
+   * events they reach whoever listens at the time. (Lifecycle events of changes a
+   * member makes are rows of the replicated `events` table, written with the change.)
+   */
+  events: {
+    path: "/shoal.cluster.ClusterMember/Events" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EventsRequest): Buffer => Buffer.from(EventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EventsRequest => EventsRequest.decode(value),
+    responseSerialize: (value: MemberEvent): Buffer => Buffer.from(MemberEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MemberEvent => MemberEvent.decode(value),
+  },
 } as const;
 
 export interface ClusterMemberServer extends UntypedServiceImplementation {
@@ -834,6 +1015,14 @@ export interface ClusterMemberServer extends UntypedServiceImplementation {
   state: handleUnaryCall<StateRequest, MemberState>;
   /** Graceful leave: the member stops its services after the cluster removed it. */
   leave: handleUnaryCall<LeaveRequest, LeaveReply>;
+  /**
+   * The member's own events, as they happen, for a gateway whose /1.0/events
+   * listeners want them: `logging` events (what its coordinator and membership code
+   * log), `location` = the member. Nothing is kept for later: like LXD's logging
+   * events they reach whoever listens at the time. (Lifecycle events of changes a
+   * member makes are rows of the replicated `events` table, written with the change.)
+   */
+  events: handleServerStreamingCall<EventsRequest, MemberEvent>;
 }
 
 export interface ClusterMemberClient extends Client {
@@ -882,6 +1071,19 @@ export interface ClusterMemberClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LeaveReply) => void,
   ): ClientUnaryCall;
+  /**
+   * The member's own events, as they happen, for a gateway whose /1.0/events
+   * listeners want them: `logging` events (what its coordinator and membership code
+   * log), `location` = the member. Nothing is kept for later: like LXD's logging
+   * events they reach whoever listens at the time. (Lifecycle events of changes a
+   * member makes are rows of the replicated `events` table, written with the change.)
+   */
+  events(request: EventsRequest, options?: Partial<CallOptions>): ClientReadableStream<MemberEvent>;
+  events(
+    request: EventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<MemberEvent>;
 }
 
 export const ClusterMemberClient = makeGenericClientConstructor(

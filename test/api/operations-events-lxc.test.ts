@@ -3,7 +3,7 @@
 // the database with the change they report, so a listener on another gateway of the
 // same cluster receives them too.
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { fingerprint, generateCertificate } from "../../services/raft/src/transport/certificate.ts";
 import { tokenAddresses } from "../../services/api/src/routes/certificates.ts";
 import { startGateway, type Gateway } from "../../services/api/src/server.ts";
-import { https, LXC, lxc, startHarness, type Harness } from "./support.ts";
+import { https, LXC, lxc, monitor, startHarness, type Harness } from "./support.ts";
 
 interface Token {
   client_name: string;
@@ -23,20 +23,6 @@ interface Token {
 
 function decodeToken(text: string): Token {
   return JSON.parse(Buffer.from(text.trim(), "base64").toString("utf8")) as Token;
-}
-
-/** `lxc monitor ARGS` as a child (killed by its PID at the latest after `limitMs`). */
-function monitor(args: string[], env: Record<string, string>, limitMs = 20_000): { child: ChildProcess; output: () => string; stop: () => void } {
-  let out = "";
-  const child = spawn(LXC, ["monitor", ...args], { env: { PATH: process.env.PATH, HOME: env.LXD_CONF, LANG: "C", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (b: Buffer) => (out += b.toString("utf8")));
-  child.stderr!.on("data", (b: Buffer) => (out += b.toString("utf8")));
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, "SIGKILL");
-  };
-  const timer = setTimeout(stop, limitMs);
-  child.on("exit", () => clearTimeout(timer));
-  return { child, output: () => out, stop };
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {

@@ -1,6 +1,6 @@
 // Helpers for the gateway acceptance tests: a 1-node database and the gateway in
 // this process, the real `lxc` binary in a child process (bounded), raw HTTPS.
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -68,6 +68,20 @@ export function lxc(args: string[], env: { LXD_CONF: string; LXD_DIR?: string },
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** `lxc monitor ARGS` as a child (killed by its PID at the latest after `limitMs`). */
+export function monitor(args: string[], env: Record<string, string>, limitMs = 20_000): { child: ChildProcess; output: () => string; stop: () => void } {
+  let out = "";
+  const child = spawn(LXC, ["monitor", ...args], { env: { PATH: process.env.PATH, HOME: env.LXD_CONF, LANG: "C", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (b: Buffer) => (out += b.toString("utf8")));
+  child.stderr!.on("data", (b: Buffer) => (out += b.toString("utf8")));
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, "SIGKILL");
+  };
+  const timer = setTimeout(stop, limitMs);
+  child.on("exit", () => clearTimeout(timer));
+  return { child, output: () => out, stop };
 }
 
 export interface HttpResult {

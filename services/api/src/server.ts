@@ -13,6 +13,8 @@ import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
 import { EventHub } from "./events/hub.ts";
+import { requestor } from "./events/events.ts";
+import { listMembers } from "./cluster/members.ts";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { handleOperationWebsocket, isOperationWebsocket } from "./instances/exec.ts";
@@ -73,6 +75,8 @@ export interface GatewayContext {
   trust: TrustCache;
   /** Hot reads from memory, invalidated by the database's Watch stream (cache/read-cache.ts). */
   cache: ReadCache;
+  /** /1.0/events listeners; `events.log()` makes this gateway's `logging` events. */
+  events: EventHub;
   certFingerprint: string;
   serverName: string;
   /** The HTTPS address actually bound, "host:port". */
@@ -125,9 +129,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   cache.onChange((tables) => {
     if (tables.includes("certificates")) trust.forget();
   });
+  // Listeners get the members' logging events too, streamed from each member while wanted.
+  const events = new EventHub(db, {
+    location: opts.serverName,
+    members: {
+      members: () => cache.get("members", ["members", "cluster_group_members"], () => listMembers(db)),
+      open: (address, types) => members.events(address, types),
+    },
+  });
   const ctx: GatewayContext = {
     db,
     cache,
+    events,
     cert: opts.cert,
     key: opts.key,
     members,
@@ -139,7 +152,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const bodyLimit = opts.bodyLimit ?? 1 << 20;
   let stopWatch: () => void = () => undefined;
-  const events = new EventHub(db);
 
   const https = buildApp(ctx, {
     bodyLimit,
@@ -233,6 +245,11 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
       if (req.clientCertificate) req.trusted = await ctx.trust.isTrusted(req.clientCertificate.fingerprint);
     }
     if (!req.trusted && !req.is404 && !req.routeOptions.config.untrusted) throw ApiError.forbidden();
+    // LXD's debug line for every request, for /1.0/events listeners that want logging.
+    if (req.trusted && ctx.events.wants("logging")) {
+      const who = requestor(req);
+      ctx.events.log("debug", "Handling API request", { ip: who.address, method: req.method, protocol: who.protocol, url: req.url, username: who.username });
+    }
   });
 
   app.setErrorHandler((err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {

@@ -29,6 +29,7 @@ import { handOver } from "./handover.ts";
 import { decodeJoinToken } from "./join-tokens.ts";
 import { insertMemberStatements, MEMBER_STATE } from "./members.ts";
 import { addMemberService, hostArchitecture, MemberClients } from "./member-service.ts";
+import { MemberEventBus } from "../events/member-events.ts";
 
 /** How long a graceful stop spends handing the role over before it stops anyway. */
 const HANDOVER_MS = 5_000;
@@ -165,7 +166,16 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   let onRemoved: () => void = () => undefined;
   const removed = new Promise<void>((res) => (onRemoved = res));
   // Coordinator lines carry the time: they tell the story of failovers and evacuations.
-  const coordinatorLog = (l: string) => log(`${new Date().toISOString()} coordinator: ${l}`);
+  // They are also this member's `logging` events for /1.0/events listeners.
+  const events = new MemberEventBus(() => me.name);
+  const eventLog = (l: string) => {
+    log(l);
+    events.log("info", l);
+  };
+  const coordinatorLog = (l: string) => {
+    log(`${new Date().toISOString()} coordinator: ${l}`);
+    events.log("info", `coordinator: ${l}`);
+  };
   const evacuations = new EvacuationRunner(db, tls, coordinatorLog);
   const coordinator = new Coordinator({ nodeId: me.nodeId, address: me.address, db, members, evacuations, intervalMs: opts.coordinatorIntervalMs, log: coordinatorLog });
 
@@ -177,7 +187,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (node.isLeader() && !leading) coordinator.poke();
     leading = node.isLeader();
   }, 50);
-  const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => log(`${me.name}: ${l}`) });
+  const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => eventLog(`${me.name}: ${l}`) });
 
   let closed = false;
   const close = async () => {
@@ -189,7 +199,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     coordinator.close();
     evacuations.close();
     if (opts.handover !== false) {
-      await handOver(db, me.nodeId, Date.now() + HANDOVER_MS, (l) => log(`handover: ${l}`)).catch((e: unknown) =>
+      await handOver(db, me.nodeId, Date.now() + HANDOVER_MS, (l) => eventLog(`handover: ${l}`)).catch((e: unknown) =>
         log(`handover: ${e instanceof Error ? e.message : String(e)}; stopping anyway`),
       );
     }
@@ -201,6 +211,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   };
   addMemberService(node.transport.server, {
     nodeId: me.nodeId,
+    events: (call) => events.handle(call),
     onLeave: () => {
       // The cluster removed us: stop, and keep the directory from rejoining on a restart.
       log(`${me.name} was removed from the cluster; stopping`);

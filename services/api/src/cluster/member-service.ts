@@ -6,8 +6,10 @@ import * as grpc from "@grpc/grpc-js";
 import {
   ClusterMemberClient,
   ClusterMemberService,
+  type EventsRequest,
   type HeartbeatReply,
   type HeartbeatRequest,
+  type MemberEvent,
   type MemberState,
 } from "../../../../proto/gen/cluster.ts";
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsConfig } from "../../../raft/src/transport/credentials.ts";
@@ -25,6 +27,8 @@ export interface MemberServiceHooks {
   onHeartbeat?(req: HeartbeatRequest): void;
   /** Called when the cluster removed this member and asks it to stop. */
   onLeave?(): void;
+  /** Streams this member's events to a gateway (events/member-events.ts); none without it. */
+  events?(call: grpc.ServerWritableStream<EventsRequest, MemberEvent>): void;
 }
 
 export function addMemberService(server: grpc.Server, hooks: MemberServiceHooks): void {
@@ -41,6 +45,7 @@ export function addMemberService(server: grpc.Server, hooks: MemberServiceHooks)
       // After the reply is on its way.
       setImmediate(() => hooks.onLeave?.());
     },
+    events: (call: grpc.ServerWritableStream<EventsRequest, MemberEvent>) => (hooks.events ? hooks.events(call) : call.end()),
   });
 }
 
@@ -116,6 +121,11 @@ export class MemberClients {
     return new Promise((resolve, reject) => {
       this.client(address).state({}, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
     });
+  }
+
+  /** The member's event stream (types wanted; empty = all), open until cancelled. */
+  events(address: string, types: string[]): grpc.ClientReadableStream<MemberEvent> {
+    return this.client(address).events({ types });
   }
 
   leave(address: string, timeoutMs: number): Promise<void> {

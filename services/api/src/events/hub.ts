@@ -1,16 +1,42 @@
 // One gateway's side of the cluster event stream: websocket listeners on
 // `/1.0/events` (LXD's filters `?type=` and `?project=` / `?all-projects=true`),
-// fed from the replicated `events` table. While anyone listens, the hub reads the
-// rows after its cursor every `pollMs` (a linearizable query), so an event written
-// through any gateway reaches the listeners of every gateway, in commit order.
+// fed from three sources:
+//   - the replicated `events` table (lifecycle and operation events, and logging
+//     events that must commit with a change): while anyone listens, the hub reads the
+//     rows after its cursor every `pollMs` (a linearizable query), so an event written
+//     through any gateway or member reaches the listeners of every gateway, in commit order;
+//   - the members' own `logging` events, streamed from each member while a listener
+//     wants them (member-streams.ts), located at the member;
+//   - this gateway's own `logging` events (log()), located at the gateway.
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { WebSocketServer, type WebSocket } from "ws";
+import { z } from "zod";
 import { errorEnvelope } from "../response.ts";
 import type { Database } from "../schema.ts";
 import { isTrusted, peerCertificate } from "../trust.ts";
-import { EVENT_TYPES, type EventType } from "./events.ts";
+import { EVENT_TYPES, type EventType, type LxdEvent } from "./events.ts";
+import type { LogLevel } from "./member-events.ts";
+import { MemberEventStreams, type MemberStreamsOptions } from "./member-streams.ts";
+
+/** A member's event as it arrives (an edge: anything else is dropped). */
+const memberEvent = z.object({
+  type: z.enum(EVENT_TYPES),
+  timestamp: z.string(),
+  metadata: z.unknown(),
+  location: z.string().optional(),
+  project: z.string().optional(),
+});
+
+export interface EventHubOptions {
+  /** How often the events table is read while anyone listens. */
+  pollMs?: number;
+  /** This gateway's server name: the `location` of its own logging events. */
+  location?: string;
+  /** The members and how to open their event streams (none: no member events). */
+  members?: Pick<MemberStreamsOptions, "members" | "open">;
+}
 
 interface Listener {
   ws: WebSocket;
@@ -29,11 +55,17 @@ export class EventHub {
   private pinger: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
+  private readonly pollMs: number;
+  private readonly memberStreams: MemberEventStreams | undefined;
 
   constructor(
     private readonly db: Database,
-    private readonly pollMs = 100,
-  ) {}
+    private readonly opts: EventHubOptions = {},
+  ) {
+    this.pollMs = opts.pollMs ?? 100;
+    const members = opts.members;
+    this.memberStreams = members && new MemberEventStreams({ ...members, types: ["logging"], deliver: (type, body) => this.deliverMemberEvent(type, body) });
+  }
 
   /** Handles an HTTP upgrade; `trustedSocket` is true on the unix socket. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, trustedSocket: boolean): void {
@@ -66,12 +98,54 @@ export class EventHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const l: Listener = { ws, types, project, after };
       this.listeners.add(l);
-      ws.on("close", () => this.listeners.delete(l));
-      ws.on("error", () => this.listeners.delete(l));
+      const gone = () => {
+        this.listeners.delete(l);
+        this.memberStreams?.want(this.wants("logging"));
+      };
+      ws.on("close", gone);
+      ws.on("error", gone);
       // Listeners only receive; whatever they send is ignored (as LXD does).
       ws.on("message", () => undefined);
       this.start();
+      this.memberStreams?.want(this.wants("logging"));
+      const remote = req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort ?? 0}` : "@";
+      this.log("debug", "Event listener server handler started", { remote });
     });
+  }
+
+  /** Whether any listener of this gateway wants events of `type`. */
+  wants(type: EventType): boolean {
+    for (const l of this.listeners) if (l.types.has(type)) return true;
+    return false;
+  }
+
+  /** A `logging` event of this gateway, for its own listeners (nothing is built when none wants it). */
+  log(level: LogLevel, message: string, context: Record<string, string> = {}): void {
+    if (!this.wants("logging")) return;
+    const ev: LxdEvent = { type: "logging", timestamp: new Date().toISOString(), metadata: { message, level, context } };
+    if (this.opts.location) ev.location = this.opts.location;
+    this.send("logging", "", JSON.stringify(ev));
+  }
+
+  /** Sends `body` to the listeners that want `type` and `project`, except those whose cursor is past `seq`. */
+  private send(type: string, project: string, body: string, seq?: number): void {
+    for (const l of this.listeners) {
+      if (seq !== undefined && seq <= l.after) continue;
+      if (!l.types.has(type as EventType)) continue;
+      if (l.project !== undefined && project !== "" && project !== l.project) continue;
+      if (l.ws.readyState === l.ws.OPEN) l.ws.send(body);
+    }
+  }
+
+  private deliverMemberEvent(type: string, body: string): void {
+    let parsed: z.infer<typeof memberEvent>;
+    try {
+      parsed = memberEvent.parse(JSON.parse(body));
+    } catch {
+      return;
+    }
+    if (parsed.type !== type) return;
+    this.send(type, parsed.project ?? "", body);
   }
 
   private async latestSeq(): Promise<number> {
@@ -108,11 +182,7 @@ export class EventHub {
       const r = await this.db.query("SELECT seq, type, project, body FROM events WHERE seq > ? ORDER BY seq LIMIT 1000", [from]);
       for (const [seq, type, project, body] of r.rows) {
         const n = Number(seq);
-        for (const l of this.listeners) {
-          if (n <= l.after || !l.types.has(String(type) as EventType)) continue;
-          if (l.project !== undefined && project !== "" && project !== l.project) continue;
-          if (l.ws.readyState === l.ws.OPEN) l.ws.send(String(body));
-        }
+        this.send(String(type), String(project ?? ""), String(body), n);
         this.cursor = n;
       }
     } catch {
@@ -130,6 +200,7 @@ export class EventHub {
   close(): void {
     this.closed = true;
     this.stop();
+    this.memberStreams?.close();
     for (const l of this.listeners) l.ws.terminate();
     this.listeners.clear();
     this.wss.close();
