@@ -140,10 +140,11 @@ export function encodeCommand(cmd: Command): Uint8Array {
           })),
         }
       : { t: "m", id: cmd.requestId, v: cmd.version, s: cmd.statements.map(statementToWire) };
-  const json = Buffer.from(JSON.stringify(wire), "utf8");
-  const out = new Uint8Array(json.length + 1);
+  // Encoded straight into the entry's own buffer: no intermediate copy of the JSON.
+  const json = JSON.stringify(wire);
+  const out = new Uint8Array(Buffer.byteLength(json, "utf8") + 1);
   out[0] = FORMAT_VERSION;
-  out.set(json, 1);
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(json, 1, "utf8");
   return out;
 }
 

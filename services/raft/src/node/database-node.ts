@@ -15,7 +15,7 @@ import type { Command } from "../db/command.ts";
 import { encodeCommand, checkCommand } from "../db/command.ts";
 import type { Params } from "../db/param.ts";
 import type { ApplyResult } from "../db/result.ts";
-import type { AppliedEvent, QueryResult, SqliteStateMachine } from "../db/state-machine.ts";
+import type { QueryResult, SqliteStateMachine } from "../db/state-machine.ts";
 import type { SnapshotStore } from "../storage/snapshot-store.ts";
 import type { Wal } from "../storage/wal.ts";
 import type { TlsConfig } from "../transport/credentials.ts";
@@ -24,7 +24,7 @@ import { DatabaseError } from "./errors.ts";
 import { openStorage } from "./node-storage.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { SnapshotKeeper } from "./snapshot-keeper.ts";
-import { WatchHub } from "./watch-hub.ts";
+import { type ChangeEvent, WatchHub } from "./watch-hub.ts";
 
 export interface DatabaseNodeOptions {
   id: NodeId;
@@ -433,7 +433,8 @@ export class DatabaseNode {
     return this.stateMachine.lookupRequest(requestId);
   }
 
-  onApplied(fromIndex: number, listener: (e: AppliedEvent) => void): () => void {
+  /** Writes that changed data after `fromIndex`: from a window of recent ones, then live. */
+  onChange(fromIndex: number, listener: (e: ChangeEvent) => void): () => void {
     return this.watch.subscribe(fromIndex, listener);
   }
 

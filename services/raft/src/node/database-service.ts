@@ -116,10 +116,7 @@ function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.Databa
     watch: (call) => {
       let stop: (() => void) | undefined;
       try {
-        stop = node.onApplied(call.request.fromIndex, (e) => {
-          if (e.kind !== "command" || e.duplicate || !e.result.ok) return;
-          call.write({ index: e.index, requestId: e.requestId ?? "", tables: e.tables });
-        });
+        stop = node.onChange(call.request.fromIndex, (e) => call.write({ index: e.index, requestId: e.requestId, tables: e.tables }));
       } catch (e) {
         call.emit("error", toStatus(asDatabaseError(e)));
         return;

@@ -52,6 +52,8 @@ export interface WalState {
 }
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Saves up to this size are encoded into one reused buffer (see writeBuffer). */
+const SCRATCH_MAX_BYTES = 1 << 20;
 
 export class Wal {
   private closed = false;
@@ -59,6 +61,7 @@ export class Wal {
   private failure: unknown;
   /** A segment was created since the last sync, so the directory needs an fsync too. */
   private dirDirty = false;
+  private scratch = Buffer.alloc(0);
 
   private constructor(
     private readonly dir: string,
@@ -190,7 +193,7 @@ export class Wal {
 
     try {
       if (this.offset + bytes > this.segmentBytes && this.offset > this.headerEnd) this.rollover();
-      const buf = Buffer.allocUnsafe(bytes);
+      const buf = this.writeBuffer(bytes);
       let p = 0;
       if (snapshot) p = writeReset(buf, p, snapshot.index);
       if (truncate) p = writeTruncate(buf, p, entries[0].index);
@@ -205,6 +208,19 @@ export class Wal {
     if (entries.length > 0) this.lastIdx = entries[entries.length - 1].index;
     else if (snapshot) this.lastIdx = snapshot.index;
     if (hardState) this.hs = { ...hardState };
+  }
+
+  /**
+   * A buffer for one save. Saves are written synchronously, so one scratch buffer
+   * serves them all: a fresh buffer per save was garbage of the size of every
+   * entry written, freed only by the next GC. Larger saves get their own buffer.
+   */
+  private writeBuffer(bytes: number): Buffer {
+    if (bytes > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(bytes);
+    if (this.scratch.length < bytes) {
+      this.scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX_BYTES, Math.max(bytes, 2 * this.scratch.length, 64 << 10)));
+    }
+    return this.scratch.subarray(0, bytes);
   }
 
   /** Makes everything saved so far durable: fdatasync of the current segment (and its directory entry if new). */

@@ -1,6 +1,6 @@
 // Converts between the core's plain data (core/types.ts) and the generated
 // protobuf types (proto/gen/raft.ts). Byte fields are wrapped, not copied, except
-// log entries' data, which outlives the received frame (see entryFromProto).
+// log entries' data, which outlives the received frame (see ownBytes).
 import type * as core from "../core/types.ts";
 import * as pb from "../../../../proto/gen/raft.ts";
 
@@ -66,9 +66,17 @@ export function entryFromProto(e: pb.Entry): core.Entry {
   if (e.type !== pb.EntryType.NORMAL && e.type !== pb.EntryType.CONF) {
     throw new DecodeError(`unknown entry type ${e.type}`);
   }
-  // A copy, not a view: entries live in the in-memory log until the next snapshot,
-  // and a view would keep the whole received frame alive with them.
-  return { index: e.index, term: e.term, type: e.type === pb.EntryType.CONF ? "conf" : "normal", data: new Uint8Array(e.data) };
+  return { index: e.index, term: e.term, type: e.type === pb.EntryType.CONF ? "conf" : "normal", data: ownBytes(e.data) };
+}
+
+/**
+ * Entries live in the in-memory log until the next snapshot, so their data must
+ * not be a view that keeps a whole received frame (or a shared pool slab) alive.
+ * The generated decoder already copies bytes fields into a Buffer of their own
+ * when they are large: copying those again doubled what followers allocate.
+ */
+function ownBytes(data: Buffer): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? bytes(data) : new Uint8Array(data);
 }
 
 export function hardStateToProto(h: core.HardState): pb.HardState {

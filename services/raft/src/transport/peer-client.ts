@@ -4,6 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { NodeId } from "../core/types.ts";
 import * as pb from "../../../../proto/gen/raft.ts";
+import { encodeMessageBatch } from "./batch-encoder.ts";
 import { CLIENT_CHANNEL_OPTIONS } from "./credentials.ts";
 
 export interface PeerClientOptions {
@@ -31,6 +32,12 @@ export interface PeerStats {
 const MAX_BATCH_MESSAGES = 256;
 const MAX_BATCH_BYTES = 8 << 20;
 
+/** The generated client, but batches are encoded in one allocation (see batch-encoder.ts). */
+const RaftTransportClient = grpc.makeGenericClientConstructor(
+  { ...pb.RaftTransportService, send: { ...pb.RaftTransportService.send, requestSerialize: encodeMessageBatch } },
+  "shoal.raft.RaftTransport",
+) as unknown as typeof pb.RaftTransportClient;
+
 export class PeerClient {
   readonly client: pb.RaftTransportClient;
   private stream: grpc.ClientWritableStream<pb.MessageBatch> | undefined;
@@ -51,7 +58,7 @@ export class PeerClient {
     credentials: grpc.ChannelCredentials,
     private readonly opts: PeerClientOptions,
   ) {
-    this.client = new pb.RaftTransportClient(address, credentials, CLIENT_CHANNEL_OPTIONS);
+    this.client = new RaftTransportClient(address, credentials, CLIENT_CHANNEL_OPTIONS);
     this.backoffMs = opts.backoffInitialMs;
     this.connect();
   }

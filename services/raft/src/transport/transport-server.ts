@@ -60,6 +60,10 @@ export class InboundService {
       else callback(toStatusError(err));
     };
     this.open.set(call, () => answer());
+    // Headers at once: until a client stream has seen them, grpc-js keeps every message
+    // written to it for a possible retry (up to 1 MB of them; each small one pins a whole
+    // 8 KB Buffer pool slab). A follower's stream of small replies held ~15 MB that way.
+    call.sendMetadata(new grpc.Metadata());
     try {
       for await (const batch of call as AsyncIterable<pb.MessageBatch>) {
         if (answered) break;

@@ -11,6 +11,7 @@ import {
   messageFromProto,
   messageToProto,
 } from "../../src/transport/codec.ts";
+import { encodeMessageBatch } from "../../src/transport/batch-encoder.ts";
 import { META } from "./helpers.ts";
 
 const TYPES: MessageType[] = [
@@ -107,4 +108,49 @@ test("the generated database types load (their ./raft.js import resolves) and ro
   assert.deepStrictEqual(db.ExecRequest.decode(db.ExecRequest.encode(req).finish()), req);
   const node = { id: "n1", address: "a:1", role: pb.Role.STANDBY, matchIndex: 3, online: true };
   assert.deepStrictEqual(db.NodeStatus.decode(db.NodeStatus.encode(node).finish()), node);
+});
+
+/** The generated encoder's bytes, as the receiver's generated decoder expects them. */
+function generated(batch: pb.MessageBatch): Buffer {
+  return Buffer.from(pb.MessageBatch.encode(batch).finish());
+}
+
+test("batches encode byte for byte as the generated encoder does", () => {
+  const all = TYPES.map((type, i) => messageToProto(sample(type, i)));
+  assert.deepStrictEqual(encodeMessageBatch({ messages: all }), generated({ messages: all }));
+  assert.deepStrictEqual(encodeMessageBatch({ messages: [] }), generated({ messages: [] }));
+  const minimal = messageToProto(emptyMessage("heartbeat", "", "", 0));
+  assert.deepStrictEqual(encodeMessageBatch({ messages: [minimal] }), generated({ messages: [minimal] }));
+});
+
+test("batch encoding: varint boundaries, large and non-ASCII fields", () => {
+  const numbers = [0, 1, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 31, 2 ** 32, 2 ** 35 + 3, Number.MAX_SAFE_INTEGER];
+  const messages = numbers.map((n, i) => {
+    const m = sample(i % 2 ? "append" : "snapshot", i);
+    m.from = `nœud-${i}-🚀`;
+    m.term = n;
+    m.index = n;
+    m.commit = n;
+    m.context = n;
+    m.entries = [{ index: n, term: n, type: "normal", data: new Uint8Array(n % 300_000).fill(i) }];
+    return messageToProto(m);
+  });
+  const ours = encodeMessageBatch({ messages });
+  assert.deepStrictEqual(ours, generated({ messages }));
+  assert.deepStrictEqual(pb.MessageBatch.decode(ours).messages.map(messageFromProto), messages.map(messageFromProto));
+});
+
+test("decoded entries own their bytes: no view of the frame, no second copy of large data", () => {
+  const m = sample("append", 0);
+  m.entries = [
+    { index: 1, term: 1, type: "normal", data: new Uint8Array(64 << 10).fill(7) },
+    { index: 2, term: 1, type: "normal", data: new Uint8Array([1, 2, 3]) },
+  ];
+  const decoded = pb.Message.decode(pb.Message.encode(messageToProto(m)).finish());
+  const back = messageFromProto(decoded);
+  assert.deepStrictEqual(back, m);
+  // The decoder's own 64 KiB copy is kept as it is ...
+  assert.equal(back.entries[0].data.buffer, decoded.entries[0].data.buffer);
+  // ... and a small one, which the decoder put in a shared pool slab, is copied out of it.
+  assert.equal(back.entries[1].data.buffer.byteLength, 3);
 });

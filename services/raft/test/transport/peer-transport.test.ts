@@ -197,3 +197,20 @@ test("close() is idempotent and leaves no sockets or timers behind", async () =>
   const after = countResources();
   for (const [kind, n] of Object.entries(after)) assert.ok(n <= (before[kind] ?? 0), `${kind} left behind`);
 });
+
+test("a Send stream gets its headers as soon as it opens (the client then stops keeping written messages for retries)", async () => {
+  const a = await startNode("a");
+  const { cert, key } = await clusterCert();
+  const client = new pb.RaftTransportClient(a.transport.address, clientCredentials({ cert, key, ca: cert }), CLIENT_CHANNEL_OPTIONS);
+  try {
+    const stream = client.send(() => undefined);
+    stream.on("error", () => undefined);
+    let headers = false;
+    stream.on("metadata", () => (headers = true));
+    await waitFor(() => headers, "the Send stream's headers");
+    stream.cancel();
+  } finally {
+    client.close();
+    await closeAll([a]);
+  }
+});
