@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { LXC } from "../api/support.ts";
+import { LXC, monitor } from "../api/support.ts";
 import { containerSuite } from "../instances/support.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
@@ -78,14 +78,32 @@ describe("move, evacuate and restore (real processes, real containers, real lxc)
     }
     for (const n of SHARED) inodes.set(n, sharedInode(n));
     for (const n of STOPPED) await ok("stop", n, "--force");
+    // lxc monitor sees what the coordinator does, located where it happens.
+    const mon = monitor(["--type=lifecycle", "--format", "json"], c.env, 120_000);
+    await new Promise((r) => setTimeout(r, 500)); // let it connect
     const t0 = Date.now();
     const out = await run("cluster", "evacuate", "member1", "--force");
     process.stdout.write(`# lxc cluster evacuate member1 (${RUNNING.length} running + ${STOPPED.length} stopped busybox containers): ${Date.now() - t0} ms\n`);
     assert.equal(out.code, 0, out.stderr);
+    await new Promise((r) => setTimeout(r, 500)); // the events table is read every 100 ms
+    mon.stop();
+    const events = mon
+      .output()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { location?: string; metadata: { action?: string; source?: string; context?: { old_location?: string } } });
+    const lifecycle = (action: string, n: string) => events.find((e) => e.metadata.action === action && e.metadata.source === `/1.0/instances/${n}`);
     const all = await byName();
     for (const n of [...RUNNING, ...STOPPED]) {
       const i = all.get(n)!;
       assert.notEqual(i.location, "member1", `${n} should have left member1`);
+      const migrated = lifecycle("instance-migrated", n);
+      assert.equal(migrated?.location, i.location, `${n}: instance-migrated at its new member (events: ${mon.output().slice(0, 2000)})`);
+      assert.equal(migrated?.metadata.context?.old_location, "member1");
+      if (RUNNING.includes(n)) {
+        assert.equal(lifecycle("instance-shutdown", n)?.location, "member1", `${n}: instance-shutdown on member1`);
+        assert.equal(lifecycle("instance-started", n)?.location, i.location, `${n}: instance-started on its new member`);
+      }
       assert.equal(i.status, RUNNING.includes(n) ? "Running" : "Stopped", n);
       assert.equal(i.config["volatile.evacuate.origin"], "member1", n);
     }

@@ -22,6 +22,7 @@ import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
 import type { MemberClients } from "../cluster/member-service.ts";
 import { scriptletSession } from "../placement/scriptlet-run.ts";
+import { lifecycleEvent, publishStatements } from "../events/events.ts";
 import { dropStaleCopies, moveStoppedInstance, precopyInstance, stopCleanThenForced } from "./move.ts";
 import { listPools } from "../storage/pools.ts";
 
@@ -169,17 +170,22 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
   if (s.origin) config["volatile.evacuate.origin"] = s.origin;
   else delete config["volatile.evacuate.origin"];
   const label = `"${s.name}"${s.project === "default" ? "" : ` in project "${s.project}"`}`;
+  // Lifecycle events in the batch of the change they report (no requestor: the coordinator acts).
+  const event = (action: string, location: string, context?: Record<string, unknown>) =>
+    publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${encodeURIComponent(s.name)}`, location, project: s.project, context }));
 
   if (s.action === "stop") {
-    if (s.stopFirst && (await isRunning(agents, cur, row.agentName))) await stopCleanThenForced(agents, cur, row.agentName);
+    const stopped = s.stopFirst && (await isRunning(agents, cur, row.agentName));
+    if (stopped) await stopCleanThenForced(agents, cur, row.agentName);
     if (s.stopFirst) config["volatile.last_state.power"] = "RUNNING";
-    await db.exec([{ sql: `UPDATE instances SET power = 'STOPPED', config = ? ${where}`, params: [JSON.stringify(config), s.project, s.name] }, stepDone(planId, seq)]);
+    await db.exec([{ sql: `UPDATE instances SET power = 'STOPPED', config = ? ${where}`, params: [JSON.stringify(config), s.project, s.name] }, stepDone(planId, seq), ...(stopped ? event("instance-shutdown", cur.row.name) : [])]);
     return `${label} stopped on ${cur.row.name}`;
   }
   if (s.action === "start") {
-    if (!(await isRunning(agents, cur, row.agentName))) await agents.get(cur.row.address).startInstance(row.agentName);
+    const started = !(await isRunning(agents, cur, row.agentName));
+    if (started) await agents.get(cur.row.address).startInstance(row.agentName);
     delete config["volatile.last_state.power"];
-    await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ?, config = ? ${where}`, params: [new Date().toISOString(), JSON.stringify(config), s.project, s.name] }, stepDone(planId, seq)]);
+    await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ?, config = ? ${where}`, params: [new Date().toISOString(), JSON.stringify(config), s.project, s.name] }, stepDone(planId, seq), ...(started ? event("instance-started", cur.row.name) : [])]);
     return `${label} started on ${cur.row.name}`;
   }
   // copy / relocate (moveStoppedInstance decides by the instance's pool).
@@ -190,7 +196,8 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
   if (row.nodeId !== target.row.nodeId) {
     clock.lap("read");
     let precopyId: string | undefined;
-    if (await isRunning(agents, cur, row.agentName)) {
+    const wasRunning = await isRunning(agents, cur, row.agentName);
+    if (wasRunning) {
       // A clean shutdown that takes a while (busybox: 2 s, a distro: more) is used to
       // pre-copy it: once stopped, only the delta travels. A quick stop is not worth it.
       const stopping = stopCleanThenForced(agents, cur, row.agentName);
@@ -204,7 +211,8 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
       await agents.get(target.row.address).startInstance(row.agentName);
       clock.lap("start");
     };
-    const how = await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? [] : [stepDone(planId, seq)], afterSwitch: s.startAfter ? startOnTarget : undefined, precopyId, lap: (phase) => clock.lap(phase) });
+    const migrated = [...(wasRunning ? event("instance-shutdown", cur.row.name) : []), ...event("instance-migrated", target.row.name, { old_location: cur.row.name })];
+    const how = await moveStoppedInstance(db, agents, row, cur, target, { config, statements: s.startAfter ? migrated : [stepDone(planId, seq), ...migrated], afterSwitch: s.startAfter ? startOnTarget : undefined, precopyId, lap: (phase) => clock.lap(phase) });
     clock.lap("cleanup");
     moved = `${how} from ${cur.row.name} to ${target.row.name}`;
   } else {
@@ -212,8 +220,9 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
     stale = cleaned.length ? ` (its stale copy on ${cleaned.join(", ")} deleted)` : "";
   }
   if (s.startAfter) {
-    if (!moved && !(await isRunning(agents, target, row.agentName))) await agents.get(target.row.address).startInstance(row.agentName);
-    await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), s.project, s.name] }, stepDone(planId, seq)]);
+    const start = !moved && !(await isRunning(agents, target, row.agentName));
+    if (start) await agents.get(target.row.address).startInstance(row.agentName);
+    await db.exec([{ sql: `UPDATE instances SET power = 'RUNNING', last_used_at = ? ${where}`, params: [new Date().toISOString(), s.project, s.name] }, stepDone(planId, seq), ...(moved || start ? event("instance-started", target.row.name) : [])]);
     clock.lap("write");
     return `${label} ${moved || `on ${target.row.name}${stale}`} and started`;
   }

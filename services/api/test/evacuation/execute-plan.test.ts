@@ -296,6 +296,12 @@ test(
     assert.equal(held.get("10.0.0.1:8443")!.has("c1"), false, "the stale copy on member1 is deleted");
     assert.equal((await db.query("SELECT power FROM instances WHERE name = 'c1'")).rows[0]![0], "RUNNING");
     assert.equal(held.get("10.0.0.2:8443")!.get("c1"), "RUNNING", "recorded RUNNING, so it must run on member2");
+    // lxc monitor sees it: the lifecycle event is in the same batch, located where it runs, with no requestor.
+    const events = (await db.query("SELECT body FROM events ORDER BY seq")).rows.map((r) => JSON.parse(String(r[0])) as { location: string; metadata: Record<string, unknown> });
+    assert.deepEqual(
+      events.map((e) => [e.metadata.action, e.metadata.source, e.location, "requestor" in e.metadata]),
+      [["instance-started", "/1.0/instances/c1", "member2", false]],
+    );
   },
 );
 
