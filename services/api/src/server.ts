@@ -137,6 +137,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       open: (address, types) => members.events(address, types),
     },
   });
+  cache.onChange((tables) => {
+    if (tables.includes("events")) events.pollNow();
+  });
   const ctx: GatewayContext = {
     db,
     cache,

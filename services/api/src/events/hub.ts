@@ -3,7 +3,8 @@
 // fed from three sources:
 //   - the replicated `events` table (lifecycle and operation events, and logging
 //     events that must commit with a change): while anyone listens, the hub reads the
-//     rows after its cursor every `pollMs` (a linearizable query), so an event written
+//     rows after its cursor every `pollMs` (a linearizable query) and at once when the
+//     database's Watch stream reports a change to it (pollNow), so an event written
 //     through any gateway or member reaches the listeners of every gateway, in commit order;
 //   - the members' own `logging` events, streamed from each member while a listener
 //     wants them (member-streams.ts), located at the member;
@@ -54,6 +55,8 @@ export class EventHub {
   private timer: NodeJS.Timeout | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private polling = false;
+  /** A change arrived during a poll: poll once more after it. */
+  private pollAgain = false;
   private closed = false;
   private readonly pollMs: number;
   private readonly memberStreams: MemberEventStreams | undefined;
@@ -173,10 +176,24 @@ export class EventHub {
     this.cursor = undefined; // re-read when someone listens again
   }
 
+  /**
+   * Reads the new rows now rather than at the next tick: the database's Watch stream
+   * reported a change to `events` (an operation that just finished reaches `lxc` at once).
+   */
+  pollNow(): void {
+    if (this.listeners.size === 0) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    void this.poll();
+  }
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     if (this.listeners.size === 0) return this.stop();
     this.polling = true;
+    this.pollAgain = false;
     try {
       const from = await this.currentCursor();
       const r = await this.db.query("SELECT seq, type, project, body FROM events WHERE seq > ? ORDER BY seq LIMIT 1000", [from]);
@@ -189,6 +206,7 @@ export class EventHub {
       // The database is briefly unavailable (e.g. a leader change): try again next tick.
     } finally {
       this.polling = false;
+      if (this.pollAgain) this.pollNow();
     }
   }
 
