@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { startMember } from "../cluster/member-daemon.ts";
 import { helpRequested } from "./commands.ts";
+import { keepHeapNearLiveSize } from "../../../raft/src/node/heap-growth.ts";
 
 const HELP = `Usage: shoal member --dir DIR (--bootstrap --name NAME --listen HOST:PORT [--cert F --key F]
                                  | --join TOKEN --listen HOST:PORT [--member-config ENTITY.NAME.KEY=VALUE]...
@@ -36,6 +37,7 @@ function parseMemberConfig(text: string): { entity: string; name: string; key: s
 }
 
 export async function run(args: string[]): Promise<number | undefined> {
+  keepHeapNearLiveSize(); // this process runs a database node (services/raft/src/node/heap-growth.ts)
   if (helpRequested(args, HELP)) return 0;
   const { values } = parseArgs({
     args,

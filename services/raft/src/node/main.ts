@@ -4,18 +4,12 @@
 // Prints "ready <address>" once it serves. SIGTERM/SIGINT hand leadership over and stop cleanly.
 
 import { parseArgs } from "node:util";
-import v8 from "node:v8";
 import { loadCertificate } from "../transport/certificate.ts";
 import { DatabaseNode } from "./database-node.ts";
+import { keepHeapNearLiveSize } from "./heap-growth.ts";
 import { addDatabaseService } from "./database-service.ts";
 
-// On a host with plenty of RAM V8 lets the heap grow to 4x what survived the last
-// full GC before collecting again, and the network and disk buffers that garbage
-// holds wait with it: with 100k rows a leader sat ~35 MB above its followers
-// (~12 MB with this). 1.5x keeps a node near its live size; V8 reads the flag at
-// every GC. A --heap-growing-percent given to node (or in NODE_OPTIONS) wins.
-const nodeFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
-if (!nodeFlags.some((f) => f.startsWith("--heap-growing-percent"))) v8.setFlagsFromString("--heap-growing-percent=50");
+keepHeapNearLiveSize();
 
 const { values } = parseArgs({
   options: {
