@@ -73,6 +73,20 @@ export interface LeaveReply {
 export interface EventsRequest {
   /** LXD event types wanted (e.g. "logging"); empty = every type */
   types: string[];
+  /** the asking gateway's id: its own relayed events are not sent back */
+  gateway: string;
+}
+
+export interface RelayEventsRequest {
+  /** the sending gateway's id (as in EventsRequest) */
+  gateway: string;
+  /** LXD logging events as JSON, located at the gateway */
+  bodies: string[];
+}
+
+export interface RelayEventsReply {
+  /** other gateways with a logging stream from this member */
+  listeningGateways: number;
 }
 
 export interface MemberEvent {
@@ -801,13 +815,16 @@ export const LeaveReply: MessageFns<LeaveReply> = {
 };
 
 function createBaseEventsRequest(): EventsRequest {
-  return { types: [] };
+  return { types: [], gateway: "" };
 }
 
 export const EventsRequest: MessageFns<EventsRequest> = {
   encode(message: EventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.types) {
       writer.uint32(10).string(v!);
+    }
+    if (message.gateway !== "") {
+      writer.uint32(18).string(message.gateway);
     }
     return writer;
   },
@@ -833,6 +850,14 @@ export const EventsRequest: MessageFns<EventsRequest> = {
             message.types.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.gateway = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -846,13 +871,19 @@ export const EventsRequest: MessageFns<EventsRequest> = {
   },
 
   fromJSON(object: any): EventsRequest {
-    return { types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => globalThis.String(e)) : [] };
+    return {
+      types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => globalThis.String(e)) : [],
+      gateway: isSet(object.gateway) ? globalThis.String(object.gateway) : "",
+    };
   },
 
   toJSON(message: EventsRequest): unknown {
     const obj: any = {};
     if (message.types?.length) {
       obj.types = message.types;
+    }
+    if (message.gateway !== "") {
+      obj.gateway = message.gateway;
     }
     return obj;
   },
@@ -863,6 +894,165 @@ export const EventsRequest: MessageFns<EventsRequest> = {
   fromPartial(object: DeepPartial<EventsRequest>): EventsRequest {
     const message = createBaseEventsRequest();
     message.types = object.types?.map((e) => e) || [];
+    message.gateway = object.gateway ?? "";
+    return message;
+  },
+};
+
+function createBaseRelayEventsRequest(): RelayEventsRequest {
+  return { gateway: "", bodies: [] };
+}
+
+export const RelayEventsRequest: MessageFns<RelayEventsRequest> = {
+  encode(message: RelayEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gateway !== "") {
+      writer.uint32(10).string(message.gateway);
+    }
+    for (const v of message.bodies) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gateway = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bodies.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelayEventsRequest {
+    return {
+      gateway: isSet(object.gateway) ? globalThis.String(object.gateway) : "",
+      bodies: globalThis.Array.isArray(object?.bodies) ? object.bodies.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RelayEventsRequest): unknown {
+    const obj: any = {};
+    if (message.gateway !== "") {
+      obj.gateway = message.gateway;
+    }
+    if (message.bodies?.length) {
+      obj.bodies = message.bodies;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RelayEventsRequest>): RelayEventsRequest {
+    return RelayEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RelayEventsRequest>): RelayEventsRequest {
+    const message = createBaseRelayEventsRequest();
+    message.gateway = object.gateway ?? "";
+    message.bodies = object.bodies?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRelayEventsReply(): RelayEventsReply {
+  return { listeningGateways: 0 };
+}
+
+export const RelayEventsReply: MessageFns<RelayEventsReply> = {
+  encode(message: RelayEventsReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.listeningGateways !== 0) {
+      writer.uint32(8).uint32(message.listeningGateways);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelayEventsReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelayEventsReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.listeningGateways = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelayEventsReply {
+    return {
+      listeningGateways: isSet(object.listeningGateways)
+        ? globalThis.Number(object.listeningGateways)
+        : isSet(object.listening_gateways)
+        ? globalThis.Number(object.listening_gateways)
+        : 0,
+    };
+  },
+
+  toJSON(message: RelayEventsReply): unknown {
+    const obj: any = {};
+    if (message.listeningGateways !== 0) {
+      obj.listeningGateways = Math.round(message.listeningGateways);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RelayEventsReply>): RelayEventsReply {
+    return RelayEventsReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RelayEventsReply>): RelayEventsReply {
+    const message = createBaseRelayEventsReply();
+    message.listeningGateways = object.listeningGateways ?? 0;
     return message;
   },
 };
@@ -1003,6 +1193,21 @@ export const ClusterMemberService = {
     responseSerialize: (value: MemberEvent): Buffer => Buffer.from(MemberEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): MemberEvent => MemberEvent.decode(value),
   },
+  /**
+   * A gateway's own logging events, for the listeners of the other gateways: the member
+   * hands them to every event stream except those of the gateway that sent them. The
+   * reply says how many other gateways stream logging from this member now (an empty
+   * request only asks), so a gateway relays nothing while nobody else listens.
+   */
+  relayEvents: {
+    path: "/shoal.cluster.ClusterMember/RelayEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RelayEventsRequest): Buffer => Buffer.from(RelayEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RelayEventsRequest => RelayEventsRequest.decode(value),
+    responseSerialize: (value: RelayEventsReply): Buffer => Buffer.from(RelayEventsReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RelayEventsReply => RelayEventsReply.decode(value),
+  },
 } as const;
 
 export interface ClusterMemberServer extends UntypedServiceImplementation {
@@ -1023,6 +1228,13 @@ export interface ClusterMemberServer extends UntypedServiceImplementation {
    * member makes are rows of the replicated `events` table, written with the change.)
    */
   events: handleServerStreamingCall<EventsRequest, MemberEvent>;
+  /**
+   * A gateway's own logging events, for the listeners of the other gateways: the member
+   * hands them to every event stream except those of the gateway that sent them. The
+   * reply says how many other gateways stream logging from this member now (an empty
+   * request only asks), so a gateway relays nothing while nobody else listens.
+   */
+  relayEvents: handleUnaryCall<RelayEventsRequest, RelayEventsReply>;
 }
 
 export interface ClusterMemberClient extends Client {
@@ -1084,6 +1296,27 @@ export interface ClusterMemberClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<MemberEvent>;
+  /**
+   * A gateway's own logging events, for the listeners of the other gateways: the member
+   * hands them to every event stream except those of the gateway that sent them. The
+   * reply says how many other gateways stream logging from this member now (an empty
+   * request only asks), so a gateway relays nothing while nobody else listens.
+   */
+  relayEvents(
+    request: RelayEventsRequest,
+    callback: (error: ServiceError | null, response: RelayEventsReply) => void,
+  ): ClientUnaryCall;
+  relayEvents(
+    request: RelayEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RelayEventsReply) => void,
+  ): ClientUnaryCall;
+  relayEvents(
+    request: RelayEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RelayEventsReply) => void,
+  ): ClientUnaryCall;
 }
 
 export const ClusterMemberClient = makeGenericClientConstructor(

@@ -3,6 +3,7 @@
 // type filter and drops events for a stream that does not keep up; the gateway side
 // (MemberEventStreams) keeps one stream per member while wanted, follows membership,
 // reopens a broken stream and closes them all after lingering.
+import { GatewayLogRelay } from "../../services/api/src/events/gateway-relay.ts";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
@@ -34,11 +35,26 @@ class FakeServerStream extends EventEmitter {
 const asCall = (s: FakeServerStream) => s as unknown as grpc.ServerWritableStream<EventsRequest, MemberEvent>;
 const bodies = (s: FakeServerStream) => s.written.map((e) => JSON.parse(e.body) as { type: string; location: string; metadata: { message: string; level: string } });
 
+test("member side: a gateway's relayed logging events reach the other gateways' logging streams, never its own", () => {
+  const bus = new MemberEventBus(() => "member7");
+  const g1 = new FakeServerStream({ types: ["logging"], gateway: "g1" });
+  const g2 = new FakeServerStream({ types: [], gateway: "g2" });
+  const g3 = new FakeServerStream({ types: ["lifecycle"], gateway: "g3" });
+  for (const s of [g1, g2, g3]) bus.handle(asCall(s));
+  const line = JSON.stringify({ type: "logging", timestamp: "t", metadata: { message: "Handling API request", level: "debug", context: {} }, location: "gateway1" });
+  assert.equal(bus.relay("g1", []), 1, "an empty relay only asks: g2 listens (g3 wants no logging, g1 is the asker)");
+  assert.equal(bus.relay("g1", [line]), 1);
+  assert.deepEqual(bodies(g2).map((b) => [b.metadata.message, b.location]).slice(1), [["Handling API request", "gateway1"]]);
+  assert.equal(bodies(g1).length, 1, "g1 got only its greeting: its own line is not sent back");
+  assert.equal(g3.written.length, 0);
+  assert.equal(bus.relay("g2", []), 1, "from g2's side, g1 listens");
+});
+
 test("member side: logging events to every open stream, greeted, filtered by type, dropped when a stream lags", () => {
   const bus = new MemberEventBus(() => "member7");
   bus.log("info", "nobody listens: not even built");
-  const logging = new FakeServerStream({ types: ["logging"] });
-  const lifecycleOnly = new FakeServerStream({ types: ["lifecycle"] });
+  const logging = new FakeServerStream({ types: ["logging"], gateway: "g1" });
+  const lifecycleOnly = new FakeServerStream({ types: ["lifecycle"], gateway: "g2" });
   bus.handle(asCall(logging));
   bus.handle(asCall(lifecycleOnly));
   assert.equal(bus.streams, 2);
@@ -127,5 +143,49 @@ test("gateway side: a stream per member while wanted, following membership and f
     assert.equal(opened.length, count, "no rounds after they closed");
   } finally {
     streams.close();
+  }
+});
+
+test("gateway side: its own lines go to the first member that answers, only while another gateway listens", async () => {
+  const calls: { address: string; gateway: string; bodies: string[] }[] = [];
+  let listening = 0;
+  let downAddress = "";
+  const relay = new GatewayLogRelay({
+    id: "g1",
+    members: async () => [
+      { name: "member2", address: "10.0.0.2:1" },
+      { name: "member1", address: "10.0.0.1:1" },
+    ],
+    relay: async (address, gateway, bodies) => {
+      if (address === downAddress) throw new Error("unreachable");
+      calls.push({ address, gateway, bodies });
+      return listening;
+    },
+    probeMs: 5,
+    flushMs: 1,
+  });
+  try {
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 2_000 && !ok(); i++) await new Promise((r) => setTimeout(r, 2));
+      assert.ok(ok(), what);
+    };
+    await until("a first probe", () => calls.length > 0);
+    assert.deepEqual(calls[0], { address: "10.0.0.1:1", gateway: "g1", bodies: [] }, "an empty relay to member1 (first by name) only asks");
+    relay.push("dropped: nobody listens");
+    assert.equal(relay.wanted, false);
+
+    listening = 1;
+    await until("the probe to learn that someone listens", () => relay.wanted);
+    relay.push("line 1");
+    relay.push("line 2");
+    await until("the lines sent", () => calls.some((c) => c.bodies.length > 0));
+    assert.deepEqual(calls.find((c) => c.bodies.length > 0)!.bodies, ["line 1", "line 2"], "batched, in order; the early line was never queued");
+
+    downAddress = "10.0.0.1:1";
+    relay.push("line 3");
+    await until("line 3 through member2", () => calls.some((c) => c.bodies.includes("line 3")));
+    assert.equal(calls.find((c) => c.bodies.includes("line 3"))!.address, "10.0.0.2:1");
+  } finally {
+    relay.close();
   }
 });

@@ -2,6 +2,7 @@
 // certificate is requested; trust is by fingerprint in the replicated
 // `certificates` table) and a unix socket `<dir>/unix.socket` with full trust, so
 // that `LXD_DIR=<dir> lxc …` works locally. Both serve the same routes.
+import { randomUUID } from "node:crypto";
 import { constants, X509Certificate } from "node:crypto";
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
@@ -12,6 +13,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DatabaseClientError } from "../../raft/src/node/database-client.ts";
 import { fingerprint } from "../../raft/src/transport/certificate.ts";
 import { ApiError, sendError } from "./response.ts";
+import { GatewayLogRelay } from "./events/gateway-relay.ts";
 import { EventHub } from "./events/hub.ts";
 import { requestor } from "./events/events.ts";
 import { listMembers } from "./cluster/members.ts";
@@ -130,12 +132,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (tables.includes("certificates")) trust.forget();
   });
   // Listeners get the members' logging events too, streamed from each member while wanted.
+  // This gateway's id towards the members: its relayed logging lines are not sent back to it.
+  const gatewayId = randomUUID();
+  const memberList = () => cache.get("members", ["members", "cluster_group_members"], () => listMembers(db));
   const events = new EventHub(db, {
     location: opts.serverName,
     members: {
-      members: () => cache.get("members", ["members", "cluster_group_members"], () => listMembers(db)),
-      open: (address, types) => members.events(address, types),
+      members: memberList,
+      open: (address, types) => members.events(address, types, gatewayId),
     },
+    relay: new GatewayLogRelay({ id: gatewayId, members: memberList, relay: (address, gateway, bodies) => members.relayEvents(address, gateway, bodies) }),
   });
   cache.onChange((tables) => {
     if (tables.includes("events")) events.pollNow();

@@ -212,6 +212,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
   addMemberService(node.transport.server, {
     nodeId: me.nodeId,
     events: (call) => events.handle(call),
+    relayEvents: (gateway, bodies) => events.relay(gateway, bodies),
     onLeave: () => {
       // The cluster removed us: stop, and keep the directory from rejoining on a restart.
       log(`${me.name} was removed from the cluster; stopping`);

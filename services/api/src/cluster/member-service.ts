@@ -7,6 +7,8 @@ import {
   ClusterMemberClient,
   ClusterMemberService,
   type EventsRequest,
+  type RelayEventsReply,
+  type RelayEventsRequest,
   type HeartbeatReply,
   type HeartbeatRequest,
   type MemberEvent,
@@ -29,6 +31,8 @@ export interface MemberServiceHooks {
   onLeave?(): void;
   /** Streams this member's events to a gateway (events/member-events.ts); none without it. */
   events?(call: grpc.ServerWritableStream<EventsRequest, MemberEvent>): void;
+  /** A gateway's logging events for the other gateways' streams; resolves to how many listen. */
+  relayEvents?(gateway: string, bodies: string[]): number;
 }
 
 export function addMemberService(server: grpc.Server, hooks: MemberServiceHooks): void {
@@ -46,6 +50,9 @@ export function addMemberService(server: grpc.Server, hooks: MemberServiceHooks)
       setImmediate(() => hooks.onLeave?.());
     },
     events: (call: grpc.ServerWritableStream<EventsRequest, MemberEvent>) => (hooks.events ? hooks.events(call) : call.end()),
+    relayEvents: (call: grpc.ServerUnaryCall<RelayEventsRequest, RelayEventsReply>, callback: grpc.sendUnaryData<RelayEventsReply>) => {
+      callback(null, { listeningGateways: hooks.relayEvents?.(call.request.gateway, call.request.bodies) ?? 0 });
+    },
   });
 }
 
@@ -123,9 +130,16 @@ export class MemberClients {
     });
   }
 
-  /** The member's event stream (types wanted; empty = all), open until cancelled. */
-  events(address: string, types: string[]): grpc.ClientReadableStream<MemberEvent> {
-    return this.client(address).events({ types });
+  /** The member's event stream (types wanted; empty = all), open until cancelled; `gateway`: the asking gateway's id. */
+  events(address: string, types: string[], gateway = ""): grpc.ClientReadableStream<MemberEvent> {
+    return this.client(address).events({ types, gateway });
+  }
+
+  /** Hands a gateway's logging events to a member for the other gateways; resolves to how many listen there. */
+  relayEvents(address: string, gateway: string, bodies: string[], timeoutMs = 2_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.client(address).relayEvents({ gateway, bodies }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res.listeningGateways)));
+    });
   }
 
   leave(address: string, timeoutMs: number): Promise<void> {

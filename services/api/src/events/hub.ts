@@ -8,7 +8,8 @@
 //     through any gateway or member reaches the listeners of every gateway, in commit order;
 //   - the members' own `logging` events, streamed from each member while a listener
 //     wants them (member-streams.ts), located at the member;
-//   - this gateway's own `logging` events (log()), located at the gateway.
+//   - this gateway's own `logging` events (log()), located at the gateway, also relayed
+//     through a member to the other gateways' listeners (gateway-relay.ts).
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -19,6 +20,7 @@ import type { Database } from "../schema.ts";
 import { isTrusted, peerCertificate } from "../trust.ts";
 import { EVENT_TYPES, type EventType, type LxdEvent } from "./events.ts";
 import type { LogLevel } from "./member-events.ts";
+import type { GatewayLogRelay } from "./gateway-relay.ts";
 import { MemberEventStreams, type MemberStreamsOptions } from "./member-streams.ts";
 
 /** A member's event as it arrives (an edge: anything else is dropped). */
@@ -37,6 +39,8 @@ export interface EventHubOptions {
   location?: string;
   /** The members and how to open their event streams (none: no member events). */
   members?: Pick<MemberStreamsOptions, "members" | "open">;
+  /** Where this gateway's own logging events go for the other gateways' listeners (gateway-relay.ts). */
+  relay?: GatewayLogRelay;
 }
 
 interface Listener {
@@ -122,12 +126,16 @@ export class EventHub {
     return false;
   }
 
-  /** A `logging` event of this gateway, for its own listeners (nothing is built when none wants it). */
+  /** A `logging` event of this gateway, for its own listeners and the other gateways' (nothing is built when none wants it). */
   log(level: LogLevel, message: string, context: Record<string, string> = {}): void {
-    if (!this.wants("logging")) return;
+    const local = this.wants("logging");
+    const remote = this.opts.relay?.wanted ?? false;
+    if (!local && !remote) return;
     const ev: LxdEvent = { type: "logging", timestamp: new Date().toISOString(), metadata: { message, level, context } };
     if (this.opts.location) ev.location = this.opts.location;
-    this.send("logging", "", JSON.stringify(ev));
+    const body = JSON.stringify(ev);
+    if (local) this.send("logging", "", body);
+    if (remote) this.opts.relay!.push(body);
   }
 
   /** Sends `body` to the listeners that want `type` and `project`, except those whose cursor is past `seq`. */
@@ -219,6 +227,7 @@ export class EventHub {
     this.closed = true;
     this.stop();
     this.memberStreams?.close();
+    this.opts.relay?.close();
     for (const l of this.listeners) l.ws.terminate();
     this.listeners.clear();
     this.wss.close();

@@ -16,6 +16,8 @@ export const MAX_BUFFERED = 1 << 20;
 
 interface Subscriber {
   types: Set<string>;
+  /** The gateway streaming (EventsRequest.gateway; "" when it did not say). */
+  gateway: string;
   send(ev: MemberEvent): void;
 }
 
@@ -38,6 +40,16 @@ export class MemberEventBus {
     for (const s of wanted) s.send(out);
   }
 
+  /**
+   * A gateway's own logging events (RelayEvents), handed to the other gateways'
+   * streams that want logging; returns how many other gateways have one open.
+   */
+  relay(gateway: string, bodies: string[]): number {
+    const others = [...this.subscribers].filter((s) => s.gateway !== gateway && (s.types.size === 0 || s.types.has("logging")));
+    for (const body of bodies) for (const s of others) s.send({ type: "logging", body });
+    return new Set(others.map((s) => s.gateway)).size;
+  }
+
   /** How many gateway streams are open. */
   get streams(): number {
     return this.subscribers.size;
@@ -48,6 +60,7 @@ export class MemberEventBus {
     const types = new Set<string>(call.request.types);
     const s: Subscriber = {
       types,
+      gateway: call.request.gateway,
       send: (ev) => {
         if (call.writableLength > MAX_BUFFERED) return;
         call.write(ev);
