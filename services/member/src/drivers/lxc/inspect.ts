@@ -2,27 +2,35 @@
 // processes it has (its pids cgroup, else its pid namespace) and its network
 // addresses (the files under /proc/<pid>/net; `ip -j addr` inside its network
 // namespace when those cannot be read).
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { run } from "../../run.ts";
 import type { NetworkAddressInfo } from "../driver.ts";
+import { readOr } from "./probe.ts";
 
 export async function countProcesses(pid: number): Promise<number> {
   try {
-    const cg = await readFile(`/proc/${pid}/cgroup`, "utf8");
+    // In-memory files, read synchronously (see readOr in probe.ts).
+    const cg = readFileSync(`/proc/${pid}/cgroup`, "utf8");
     const v1 = /^\d+:pids:(.*)$/m.exec(cg)?.[1];
     const v2 = /^0::(.*)$/m.exec(cg)?.[1];
     const candidates = [v1 !== undefined ? `/sys/fs/cgroup/pids${v1}` : "", v2 !== undefined ? `/sys/fs/cgroup${v2}` : ""];
     for (const dir of candidates) {
       if (!dir) continue;
-      const n = Number((await readFile(`${dir}/pids.current`, "utf8").catch(() => "")).trim());
+      const n = Number(readOr(`${dir}/pids.current`).trim());
       if (n > 0) return n;
     }
     // No pids controller: count the processes in init's pid namespace.
-    const ns = await readlink(`/proc/${pid}/ns/pid`);
+    const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+    const nsOf = (entry: string) => {
+      try {
+        return readlinkSync(`/proc/${entry}/ns/pid`);
+      } catch {
+        return "";
+      }
+    };
     let count = 0;
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      if ((await readlink(`/proc/${entry}/ns/pid`).catch(() => "")) === ns) count++;
+    for (const entry of readdirSync("/proc")) {
+      if (/^\d+$/.test(entry) && nsOf(entry) === ns) count++;
     }
     return count;
   } catch {
@@ -129,14 +137,13 @@ interface IpAddr {
 }
 
 export async function networkOf(pid: number): Promise<Interface[]> {
-  const read = (f: string) => readFile(`/proc/${pid}/net/${f}`, "utf8");
-  try {
-    const [dev, ifInet6, fibTrie, route] = await Promise.all([read("dev"), read("if_inet6").catch(() => ""), read("fib_trie").catch(() => ""), read("route").catch(() => "")]);
-    const parsed = parseNetFiles({ dev, ifInet6, fibTrie, route });
+  const read = (f: string) => readOr(`/proc/${pid}/net/${f}`);
+  const dev = read("dev");
+  if (dev) {
+    const parsed = parseNetFiles({ dev, ifInet6: read("if_inet6"), fibTrie: read("fib_trie"), route: read("route") });
     if (parsed) return parsed;
-  } catch {
-    /* fall back to asking iproute2 inside the namespace */
   }
+  // Unreadable: ask iproute2 inside the namespace.
   return networkByIp(pid);
 }
 

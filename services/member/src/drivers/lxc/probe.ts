@@ -6,7 +6,7 @@
 // daemonised lxc-start); LXC removes the file when the container stops. The
 // container's init is the monitor's child whose cgroup is LXC's payload cgroup for
 // the container (lxc.payload.<name>), which rules out a stale file naming a reused pid.
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface ContainerProbe {
@@ -24,7 +24,18 @@ export function pidFileOf(runtimeDir: string, name: string): string {
   return join(runtimeDir, name, "pid");
 }
 
-const readOr = (path: string) => readFile(path, "utf8").catch(() => "");
+/**
+ * These files live in memory, so they are read synchronously: microseconds each,
+ * where fs/promises' readFile costs several threadpool round trips (0.1–0.7 ms of CPU
+ * per file measured here, which made a 4-instance ListInstances take ~10 ms).
+ */
+export function readOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
 
 /** One line of /proc/<pid>/cgroup: its controllers ("" on the unified hierarchy) and path. */
 export interface CgroupLine {
@@ -53,49 +64,49 @@ function escapeRegExp(s: string): string {
 }
 
 /** The process state letter of /proc/<pid>/stat ("" when the process is gone). */
-async function processState(pid: number): Promise<string> {
-  const stat = await readOr(`/proc/${pid}/stat`);
+function processState(pid: number): string {
+  const stat = readOr(`/proc/${pid}/stat`);
   // The command name is in parentheses and may itself hold spaces or parentheses.
   return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
 }
 
 /** The state of container `name`, from the monitor pid file in `runtimeDir`. */
 export async function probeContainer(runtimeDir: string, name: string, cgroupRoot = "/sys/fs/cgroup"): Promise<ContainerProbe> {
-  const monitor = Number((await readOr(pidFileOf(runtimeDir, name))).trim());
+  const monitor = Number(readOr(pidFileOf(runtimeDir, name)).trim());
   if (!Number.isInteger(monitor) || monitor <= 0) return STOPPED_PROBE;
-  const st = await processState(monitor);
+  const st = processState(monitor);
   if (st === "" || st === "Z" || st === "X") return STOPPED_PROBE;
-  const children = (await readOr(`/proc/${monitor}/task/${monitor}/children`)).trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = readOr(`/proc/${monitor}/task/${monitor}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
   for (const pid of children) {
-    const lines = parseProcCgroup(await readOr(`/proc/${pid}/cgroup`));
+    const lines = parseProcCgroup(readOr(`/proc/${pid}/cgroup`));
     const mine = lines.flatMap((l) => {
       const payload = payloadCgroup(l.path, name);
       return payload === undefined ? [] : [{ ...l, payload }];
     });
     if (!mine.length) continue;
-    const st = await processState(pid);
+    const st = processState(pid);
     if (st === "" || st === "Z" || st === "X") return STOPPED_PROBE;
-    return { pid, ...(await cgroupFigures(mine, cgroupRoot)) };
+    return { pid, ...cgroupFigures(mine, cgroupRoot) };
   }
   return STOPPED_PROBE;
 }
 
 /** Memory, CPU time and frozen state from the container's cgroups (v1 controllers or the unified hierarchy). */
-async function cgroupFigures(lines: (CgroupLine & { payload: string })[], root: string): Promise<Omit<ContainerProbe, "pid">> {
+function cgroupFigures(lines: (CgroupLine & { payload: string })[], root: string): Omit<ContainerProbe, "pid"> {
   const v1 = (controller: string) => lines.find((l) => l.controllers.split(",").includes(controller));
   const unified = lines.find((l) => l.controllers === "");
-  const num = async (path: string) => Number((await readOr(path)).trim()) || 0;
+  const num = (path: string) => Number(readOr(path).trim()) || 0;
   let memory = 0;
   let cpuNs = 0;
   let frozen = false;
   const mem = v1("memory");
-  if (mem) memory = await num(join(root, mem.controllers, mem.payload, "memory.usage_in_bytes"));
-  else if (unified) memory = await num(join(root, unified.payload, "memory.current"));
+  if (mem) memory = num(join(root, mem.controllers, mem.payload, "memory.usage_in_bytes"));
+  else if (unified) memory = num(join(root, unified.payload, "memory.current"));
   const cpu = v1("cpuacct");
-  if (cpu) cpuNs = await num(join(root, cpu.controllers, cpu.payload, "cpuacct.usage"));
-  else if (unified) cpuNs = (Number(/^usage_usec (\d+)$/m.exec(await readOr(join(root, unified.payload, "cpu.stat")))?.[1]) || 0) * 1000;
+  if (cpu) cpuNs = num(join(root, cpu.controllers, cpu.payload, "cpuacct.usage"));
+  else if (unified) cpuNs = (Number(/^usage_usec (\d+)$/m.exec(readOr(join(root, unified.payload, "cpu.stat")))?.[1]) || 0) * 1000;
   const freezer = v1("freezer");
-  if (freezer) frozen = (await readOr(join(root, freezer.controllers, freezer.payload, "freezer.state"))).trim() === "FROZEN";
-  else if (unified) frozen = /^frozen 1$/m.test(await readOr(join(root, unified.payload, "cgroup.events")));
+  if (freezer) frozen = readOr(join(root, freezer.controllers, freezer.payload, "freezer.state")).trim() === "FROZEN";
+  else if (unified) frozen = /^frozen 1$/m.test(readOr(join(root, unified.payload, "cgroup.events")));
   return { state: frozen ? "FROZEN" : "RUNNING", memory, cpuNs };
 }
