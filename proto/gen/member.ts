@@ -180,6 +180,8 @@ export interface InstanceInfo {
   /** "lxc" or "simulated" */
   driver: string;
   privileged: boolean;
+  /** set only by ListInstances with with_state */
+  state?: InstanceStateReply | undefined;
 }
 
 export interface InstanceInfo_ConfigEntry {
@@ -219,6 +221,17 @@ export interface DeleteInstanceReply {
 }
 
 export interface ListInstancesRequest {
+  /**
+   * Each InstanceInfo carries only name, status, status_text and status_code: the
+   * agent reads no instance record (listings of thousands need no more).
+   */
+  brief: boolean;
+  /**
+   * Each InstanceInfo also carries the instance's runtime state (`state`): one call
+   * per member for a recursion=2 listing instead of one InstanceState per instance.
+   * An instance whose state cannot be read is listed with status ERROR and no state.
+   */
+  withState: boolean;
 }
 
 export interface ListInstancesReply {
@@ -1525,6 +1538,7 @@ function createBaseInstanceInfo(): InstanceInfo {
     createdAt: 0,
     driver: "",
     privileged: false,
+    state: undefined,
   };
 }
 
@@ -1571,6 +1585,9 @@ export const InstanceInfo: MessageFns<InstanceInfo> = {
     }
     if (message.privileged !== false) {
       writer.uint32(112).bool(message.privileged);
+    }
+    if (message.state !== undefined) {
+      InstanceStateReply.encode(message.state, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1706,6 +1723,14 @@ export const InstanceInfo: MessageFns<InstanceInfo> = {
             message.privileged = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.state = InstanceStateReply.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1776,6 +1801,7 @@ export const InstanceInfo: MessageFns<InstanceInfo> = {
         : 0,
       driver: isSet(object.driver) ? globalThis.String(object.driver) : "",
       privileged: isSet(object.privileged) ? globalThis.Boolean(object.privileged) : false,
+      state: isSet(object.state) ? InstanceStateReply.fromJSON(object.state) : undefined,
     };
   },
 
@@ -1835,6 +1861,9 @@ export const InstanceInfo: MessageFns<InstanceInfo> = {
     if (message.privileged !== false) {
       obj.privileged = message.privileged;
     }
+    if (message.state !== undefined) {
+      obj.state = InstanceStateReply.toJSON(message.state);
+    }
     return obj;
   },
 
@@ -1873,6 +1902,9 @@ export const InstanceInfo: MessageFns<InstanceInfo> = {
     message.createdAt = object.createdAt ?? 0;
     message.driver = object.driver ?? "";
     message.privileged = object.privileged ?? false;
+    message.state = (object.state !== undefined && object.state !== null)
+      ? InstanceStateReply.fromPartial(object.state)
+      : undefined;
     return message;
   },
 };
@@ -2399,11 +2431,17 @@ export const DeleteInstanceReply: MessageFns<DeleteInstanceReply> = {
 };
 
 function createBaseListInstancesRequest(): ListInstancesRequest {
-  return {};
+  return { brief: false, withState: false };
 }
 
 export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
-  encode(_: ListInstancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ListInstancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.brief !== false) {
+      writer.uint32(8).bool(message.brief);
+    }
+    if (message.withState !== false) {
+      writer.uint32(16).bool(message.withState);
+    }
     return writer;
   },
 
@@ -2420,6 +2458,22 @@ export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.brief = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.withState = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2432,20 +2486,35 @@ export const ListInstancesRequest: MessageFns<ListInstancesRequest> = {
     }
   },
 
-  fromJSON(_: any): ListInstancesRequest {
-    return {};
+  fromJSON(object: any): ListInstancesRequest {
+    return {
+      brief: isSet(object.brief) ? globalThis.Boolean(object.brief) : false,
+      withState: isSet(object.withState)
+        ? globalThis.Boolean(object.withState)
+        : isSet(object.with_state)
+        ? globalThis.Boolean(object.with_state)
+        : false,
+    };
   },
 
-  toJSON(_: ListInstancesRequest): unknown {
+  toJSON(message: ListInstancesRequest): unknown {
     const obj: any = {};
+    if (message.brief !== false) {
+      obj.brief = message.brief;
+    }
+    if (message.withState !== false) {
+      obj.withState = message.withState;
+    }
     return obj;
   },
 
   create(base?: DeepPartial<ListInstancesRequest>): ListInstancesRequest {
     return ListInstancesRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<ListInstancesRequest>): ListInstancesRequest {
+  fromPartial(object: DeepPartial<ListInstancesRequest>): ListInstancesRequest {
     const message = createBaseListInstancesRequest();
+    message.brief = object.brief ?? false;
+    message.withState = object.withState ?? false;
     return message;
   },
 };

@@ -6,6 +6,7 @@ import { request } from "node:http";
 import { TestCluster } from "../../../test/cluster/support.ts";
 import { killLeftovers, startContainerCluster } from "../../../test/instances/support.ts";
 import { buildBusyboxImage } from "../../member/test/support/busybox-image.ts";
+export { mapLimit } from "../../member/src/map-limit.ts";
 import { runCommand, tryStartLxdCluster, LXC_CLIENT, type LxdCluster, type RunResult } from "./lxd/lxd-cluster.ts";
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -22,21 +23,6 @@ export function spread(xs: number[], fmt: (n: number) => string = secs): string 
 export function printTable(rows: string[][]): void {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   for (const r of rows) console.log(r.map((x, i) => (x ?? "").padEnd(w[i])).join("  ").trimEnd());
-}
-
-/** Runs fn over items, at most `limit` at once; results in order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return out;
 }
 
 export interface LocalResponse {

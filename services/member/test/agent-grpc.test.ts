@@ -119,6 +119,12 @@ describe("member agent over gRPC + mTLS", { skip: imageSkip && `no test image: $
     setTimeout(() => sleeper.signal(9), 200);
     assert.equal((await sleeper.result).exitCode, 137);
 
+    // Listings: brief (name and status, no record read) and with each instance's state (recursion=2).
+    assert.deepEqual((await ca.listInstances({ brief: true })).map((i) => [i.name, i.statusText, i.statusCode, i.imageFingerprint, i.state]), [["g1", "Running", 103, "", undefined]]);
+    const [withState] = await ca.listInstances({ withState: true });
+    assert.deepEqual([withState.name, withState.statusText, withState.imageFingerprint, withState.state?.statusCode, withState.state?.pid], ["g1", "Running", img.fingerprint, 103, st.pid]);
+    assert.equal((await ca.listInstances())[0].state, undefined);
+
     const stop = await ca.stopInstance("g1", { timeoutMs: 10_000 });
     assert.equal(stop.clean, true);
     assert.equal(stop.instance?.statusText, "Stopped");
@@ -219,6 +225,8 @@ describe("member agent over gRPC + mTLS", { skip: imageSkip && `no test image: $
     assert.equal(adopted.location, "m2");
     assert.equal(adopted.pool, "shared");
     assert.equal(statSync(join(dirs[2].path, "containers/sh1/instance.json")).ino, inode, "same files, not a copy");
+    assert.deepEqual((await cb.listInstances({ brief: true })).map((i) => [i.name, i.statusText]), [["sh1", "Stopped"]]);
+    assert.deepEqual((await ca.listInstances({ brief: true })).map((i) => i.name), [], "a brief listing checks the owner too");
     // The old member no longer answers for it.
     await assert.rejects(ca.startInstance("sh1"), (err) => code(err) === grpc.status.NOT_FOUND);
     assert.deepEqual((await ca.listInstances()).map((i) => i.name), []);

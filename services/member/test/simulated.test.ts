@@ -52,6 +52,12 @@ describe("simulated driver", { skip: missing && `no test image: ${missing}` }, (
     assert.equal(list.length, 50);
     assert.equal(list.find((v) => v.record.name === "s2")?.status, "Running");
     assert.equal(list.find((v) => v.record.name === "s3")?.status, "Stopped");
+    const brief = await m.statuses();
+    assert.deepEqual(brief.map((v) => v.name), list.map((v) => v.record.name));
+    assert.deepEqual(brief.find((v) => v.name === "s2"), { name: "s2", status: "Running", statusCode: 103 });
+    const withState = await m.list({ withState: true });
+    assert.deepEqual(withState.find((v) => v.record.name === "s2")?.state?.pid, -1);
+    assert.deepEqual(withState.find((v) => v.record.name === "s3")?.state?.status, "Stopped");
     const st = await m.state("s0");
     assert.deepEqual([st.status, st.pid, st.processes], ["Running", -1, 1]);
   });

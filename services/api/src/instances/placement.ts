@@ -2,6 +2,7 @@
 // `instances` table) and the default placement policy (services/placement) applied
 // to a new instance: `?target=member`, `?target=@group`, or the fewest instances.
 import { filterCandidates, placeInstance, type PolicyMember, type PolicyProject } from "../../../placement/src/policy/index.ts";
+import type { ReadCache } from "../cache/read-cache.ts";
 import type { MemberClients } from "../cluster/member-service.ts";
 import { runScriptlet, SCRIPTLET_KEY } from "../placement/scriptlet-run.ts";
 import { readStoredConfig } from "../config.ts";
@@ -27,6 +28,22 @@ export interface LiveMember {
 /** Every member with its status now (Online / Offline / Evacuated). */
 export async function liveMembers(db: Database): Promise<LiveMember[]> {
   const [rows, stored] = await Promise.all([listMembers(db), readStoredConfig(db)]);
+  return withStatus(rows, stored);
+}
+
+/**
+ * liveMembers() from the gateway's read cache (the same keys as the cluster routes):
+ * for reads that guard no write, such as listings, which then wait for no Raft round.
+ */
+export async function cachedLiveMembers(db: Database, cache: ReadCache): Promise<LiveMember[]> {
+  const [rows, stored] = await Promise.all([
+    cache.get("members", ["members", "cluster_group_members"], () => listMembers(db)),
+    cache.get("config", ["config"], () => readStoredConfig(db)),
+  ]);
+  return withStatus(rows, stored);
+}
+
+function withStatus(rows: MemberRow[], stored: Map<string, string>): LiveMember[] {
   const threshold = clusterSettings(stored).offlineThresholdMs;
   const now = Date.now();
   return rows.map((row) => ({ row, status: memberView(row, undefined, now, threshold).status }));

@@ -22,16 +22,16 @@ import {
   listInstances,
   liveStatus,
   randomInstanceName,
-
   stateView,
   STOPPED,
   UNREACHABLE,
   validateInstanceName,
-  type Expanded,
   type InstanceRow,
   type LiveStatus,
 } from "../instances/instances.ts";
 import { endSession, newSession, send } from "../instances/exec.ts";
+import { expand, loadExpander, type Expander } from "../instances/expand.ts";
+import { instanceListing } from "../instances/listing.ts";
 import { listingCollection } from "./containers.ts";
 import { moveStoppedInstance } from "../evacuation/move.ts";
 import { agentPoolName, ensurePool, requirePool, rootDiskPool } from "../storage/pools.ts";
@@ -41,7 +41,6 @@ import { liveMembers, placeNewInstance, placementTurn, type LiveMember } from ".
 import { startTask } from "../operations/tasks.ts";
 import { sendAsync, view } from "../operations/store.ts";
 import { ApiError, sendSync } from "../response.ts";
-import type { Database } from "../schema.ts";
 import type { GatewayContext } from "../server.ts";
 import { badBody, checkIfMatch, etagOf, queryParam, requestProject } from "./objects.ts";
 
@@ -107,7 +106,6 @@ const controlSchema = z.object({ command: z.string(), args: z.record(z.string(),
 
 const listQuery = z.object({ recursion: z.enum(["0", "1", "2"]).optional(), "all-projects": z.string().optional(), filter: z.string().optional() }).passthrough();
 
-const key = (i: { project: string; name: string }) => `${i.project}/${i.name}`;
 const instanceUrl = (i: { project: string; name: string }, collection: "containers" | "instances" = "instances") => `/1.0/${collection}/${encodeURIComponent(i.name)}${i.project === "default" ? "" : `?project=${encodeURIComponent(i.project)}`}`;
 
 function toDevices(d: Record<string, Record<string, string>>): { [k: string]: DeviceConfig } {
@@ -117,37 +115,6 @@ function toDevices(d: Record<string, Record<string, string>>): { [k: string]: De
 /** What the agent runs with: the expanded config without LXD's volatile bookkeeping. */
 function agentConfig(config: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(config).filter(([k]) => !k.startsWith("volatile.")));
-}
-
-/** Profiles' config and devices under the instance's own (LXD's expansion). */
-async function expand(db: Database, project: string, profiles: string[], config: Record<string, string>, devices: Record<string, Record<string, string>>): Promise<Expanded> {
-  return (await loadExpander(db))(project, profiles, config, devices);
-}
-
-type Expander = (project: string, profiles: string[], config: Record<string, string>, devices: Record<string, Record<string, string>>) => Expanded;
-
-/**
- * Reads the projects' settings and every profile once (two queries), then expands any
- * number of instances in memory: a listing of thousands costs two reads, not two each.
- */
-async function loadExpander(db: Database): Promise<Expander> {
-  const [projects, profiles] = await Promise.all([db.query("SELECT name, config FROM projects", []), db.query("SELECT project, name, config, devices FROM profiles", [])]);
-  const projectConfig = new Map(projects.rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as Record<string, string>]));
-  const profileRows = new Map(profiles.rows.map((r) => [`${String(r[0])}/${String(r[1])}`, { config: JSON.parse(String(r[2])) as Record<string, string>, devices: JSON.parse(String(r[3])) as Record<string, Record<string, string>> }]));
-  return (project, names, config, devices) => {
-    const pconf = projectConfig.get(project) ?? {};
-    const profileProject = ["true", "1", "yes", "on"].includes((pconf["features.profiles"] ?? "").toLowerCase()) ? project : "default";
-    const out: Expanded = { config: {}, devices: {} };
-    for (const name of names) {
-      const p = profileRows.get(`${profileProject}/${name}`);
-      if (!p) throw ApiError.badRequest(`Requested profile "${name}" doesn't exist`);
-      Object.assign(out.config, p.config);
-      Object.assign(out.devices, p.devices);
-    }
-    Object.assign(out.config, config);
-    Object.assign(out.devices, devices);
-    return out;
-  };
 }
 
 /** Instance config keys the cluster validates itself (LXD's words). */
@@ -181,32 +148,6 @@ export function instanceRoutes(ctx: GatewayContext) {
     }
   }
 
-  /** Live status of many instances: one ListInstances per member (short deadline). */
-  async function statuses(rows: InstanceRow[], members: LiveMember[]): Promise<Map<string, LiveStatus>> {
-    const out = new Map<string, LiveStatus>();
-    const byNode = new Map<string, InstanceRow[]>();
-    for (const r of rows) {
-      const list = byNode.get(r.nodeId);
-      if (list) list.push(r);
-      else byNode.set(r.nodeId, [r]);
-    }
-    await Promise.all(
-      [...byNode].map(async ([nodeId, list]) => {
-        const m = members.find((x) => x.row.nodeId === nodeId);
-        let seen: Map<string, LiveStatus> | undefined;
-        if (m && m.status !== "Offline") {
-          try {
-            seen = new Map((await agents.get(m.row.address, true).listInstances()).map((info) => [info.name, liveStatus(info)]));
-          } catch {
-            seen = undefined;
-          }
-        }
-        for (const r of list) out.set(key(r), r.power === "CREATING" ? STOPPED : (seen?.get(r.agentName) ?? UNREACHABLE));
-      }),
-    );
-    return out;
-  }
-
   async function stateOf(i: InstanceRow, m: LiveMember | undefined): Promise<{ live: LiveStatus; state?: InstanceStateReply }> {
     if (i.power === "CREATING") return { live: STOPPED };
     if (!m || m.status === "Offline") return { live: UNREACHABLE };
@@ -230,29 +171,15 @@ export function instanceRoutes(ctx: GatewayContext) {
       const q = listQuery.safeParse(req.query);
       if (!q.success) throw ApiError.badRequest("invalid recursion value");
       const all = ["true", "1"].includes(q.data["all-projects"] ?? "");
-      const project = all ? undefined : await requestProject(ctx.db, req);
-      const rows = await listInstances(ctx.db, project);
+      // The project is checked (404) beside the read of its rows, not before it.
+      const checked = all ? undefined : requestProject(ctx.db, req);
+      const project = all ? undefined : queryParam(req, "project") || "default";
+      const rows = Promise.all([listInstances(ctx.db, project), checked]).then(([r]) => r);
       const recursion = Number(q.data.recursion ?? "0");
       const filter = parseFilter(q.data.filter ?? "");
       const urlOf = (i: { project: string; name: string }) => instanceUrl(i, listingCollection(req)); // /1.0/containers lists /1.0/containers/NAME
-      if (recursion === 0 && !filter.length) return sendSync(reply, rows.map(urlOf));
-      const [members, expander] = await Promise.all([liveMembers(ctx.db), loadExpander(ctx.db)]);
-      const byNode = new Map(members.map((m) => [m.row.nodeId, m]));
-      const memberOf = (r: InstanceRow) => byNode.get(r.nodeId);
-      let out: (ReturnType<typeof instanceView> & { state?: unknown })[];
-      if (recursion < 2) {
-        const live = await statuses(rows, members);
-        out = rows.map((r) => full(r, memberOf(r), live.get(key(r)) ?? UNREACHABLE, expander));
-      } else {
-        out = await Promise.all(
-          rows.map(async (r) => {
-            const m = memberOf(r);
-            const { live, state } = await stateOf(r, m);
-            return { ...full(r, m, live, expander), backups: null, state: stateView(live, state), snapshots: null };
-          }),
-        );
-      }
-      out = out.filter((o) => matches(o, filter));
+      if (recursion === 0 && !filter.length) return sendSync(reply, (await rows).map(urlOf));
+      const out = (await instanceListing(ctx, agents, rows, recursion === 2)).filter((o) => matches(o, filter));
       return sendSync(reply, recursion === 0 ? out.map(urlOf) : out);
     });
 

@@ -84,8 +84,9 @@ export class MemberClient {
     return this.unary(this.raw.instanceState, { name });
   }
 
-  listInstances(): Promise<pb.InstanceInfo[]> {
-    return this.unary(this.raw.listInstances, {}).then((r) => r.instances);
+  /** brief: name and status only; withState: each with its runtime state (see ListInstancesRequest). */
+  listInstances(opts: { brief?: boolean; withState?: boolean } = {}): Promise<pb.InstanceInfo[]> {
+    return this.unary(this.raw.listInstances, { brief: opts.brief ?? false, withState: opts.withState ?? false }).then((r) => r.instances);
   }
 
   adoptInstance(name: string, pool: string): Promise<pb.InstanceInfo> {

@@ -31,6 +31,7 @@ import {
   preconditionFailed,
 } from "../errors.ts";
 import { InstanceFiles } from "../files/instance-files.ts";
+import { mapLimit } from "../map-limit.ts";
 import { ImageStore, type ImageEntry } from "../images/image-store.ts";
 import type { InstanceStreamItem } from "../migration/instance-tar.ts";
 import { InstanceMigration } from "./migration.ts";
@@ -56,6 +57,20 @@ export interface InstanceView {
   status: InstanceStatusWord;
   statusCode: number;
 }
+
+/** A listed instance; `state` when the listing asked for it. */
+export interface ListedView extends InstanceView {
+  state?: RuntimeState;
+}
+
+export interface ListedStatus {
+  name: string;
+  status: InstanceStatusWord;
+  statusCode: number;
+}
+
+/** Instance records read at once by a listing (files in the page cache; bounded so thousands do not flood the threadpool queue). */
+const LIST_READ_CONCURRENCY = 16;
 
 export interface CreateRequest {
   name: string;
@@ -275,20 +290,52 @@ export class Member {
     return this.runtime(record, paths);
   }
 
-  async list(): Promise<InstanceView[]> {
+  /**
+   * Every instance with its record and status; `withState`: with its runtime state
+   * too (status from it; one whose state cannot be read is listed as Error without).
+   * Records are read LIST_READ_CONCURRENCY at a time, not one await after another.
+   */
+  async list(opts: { withState?: boolean } = {}): Promise<ListedView[]> {
     const names = [...this.index.keys()].sort();
-    const running = await this.driver.runningNames(names);
-    const out: InstanceView[] = [];
-    for (const name of names) {
+    const running = opts.withState ? undefined : await this.driver.runningNames(names);
+    const views = await mapLimit(names, LIST_READ_CONCURRENCY, async (name): Promise<ListedView | undefined> => {
+      let loaded: Awaited<ReturnType<Member["load"]>>;
       try {
-        const { record, pool } = await this.load(name);
-        const status: InstanceStatusWord = running.has(name) ? "Running" : "Stopped";
-        out.push({ record, pool, status, statusCode: STATUS_CODES[status] });
+        loaded = await this.load(name);
       } catch {
-        // Removed or adopted by another member meanwhile.
+        return undefined; // removed or adopted by another member meanwhile
       }
-    }
-    return out;
+      const { record, pool, paths } = loaded;
+      if (running) {
+        const status: InstanceStatusWord = running.has(name) ? "Running" : "Stopped";
+        return { record, pool, status, statusCode: STATUS_CODES[status] };
+      }
+      try {
+        const state = await this.runtime(record, paths);
+        return { record, pool, status: state.status, statusCode: STATUS_CODES[state.status], state };
+      } catch {
+        return { record, pool, status: "Error", statusCode: STATUS_CODES.Error };
+      }
+    });
+    return views.filter((v): v is ListedView => v !== undefined);
+  }
+
+  /** Every instance's name and status, without reading any record (large listings). */
+  async statuses(): Promise<ListedStatus[]> {
+    const names = [...this.index.keys()].sort();
+    const owned = await mapLimit(names, LIST_READ_CONCURRENCY, async (name) => {
+      const pool = this.pools.get(this.index.get(name) ?? "");
+      if (!pool) return undefined;
+      if ((await pool.owner(name)) === this.name) return name;
+      this.index.delete(name); // as load(): adopted by another member through a shared pool
+      return undefined;
+    });
+    const mine = owned.filter((n): n is string => n !== undefined);
+    const running = await this.driver.runningNames(mine);
+    return mine.map((name) => {
+      const status: InstanceStatusWord = running.has(name) ? "Running" : "Stopped";
+      return { name, status, statusCode: STATUS_CODES[status] };
+    });
   }
 
   async exec(name: string, opts: ExecOptions): Promise<ExecProcess> {

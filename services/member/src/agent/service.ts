@@ -12,7 +12,7 @@ import type { ImageEntry } from "../images/image-store.ts";
 import type { InstanceStreamItem } from "../migration/instance-tar.ts";
 import type { PoolDriver } from "../storage/pool.ts";
 import { MemberClient } from "./client.ts";
-import type { InstanceView, Member } from "./member.ts";
+import type { InstanceView, ListedStatus, Member } from "./member.ts";
 
 /** Data chunks on the wire: well under the 4 MiB default message limit. */
 export const CHUNK_SIZE = 1 << 20;
@@ -62,6 +62,11 @@ export function instanceInfo(v: InstanceView, member: string, driver: string): p
     driver,
     privileged: r.idmap === null && driver !== "simulated",
   };
+}
+
+/** ListInstances' brief entry: name and status only. */
+function briefInfo(s: ListedStatus): pb.InstanceInfo {
+  return { ...pb.InstanceInfo.fromPartial({ name: s.name, statusText: s.status, statusCode: s.statusCode }), status: STATUS_ENUM[s.status] };
 }
 
 function stateReply(s: RuntimeState): pb.InstanceStateReply {
@@ -182,7 +187,11 @@ export class MemberAgentService {
         return {};
       }),
       instanceState: unary(async (req: pb.InstanceRef) => stateReply(await m.state(req.name))),
-      listInstances: unary(async () => ({ instances: (await m.list()).map((v) => this.info(v)) })),
+      listInstances: unary(async (req: pb.ListInstancesRequest) => {
+        if (req.brief && !req.withState) return { instances: (await m.statuses()).map(briefInfo) };
+        const views = await m.list({ withState: req.withState });
+        return { instances: views.map((v) => ({ ...this.info(v), state: v.state && stateReply(v.state) })) };
+      }),
       exec: (call) => void this.exec(call),
       sendInstance: (call) => void this.sendInstance(call),
       receiveInstance: (call, cb) => void this.receiveInstance(call).then((r) => cb(null, r), (e: unknown) => cb(toStatus(e))),
