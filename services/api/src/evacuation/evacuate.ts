@@ -42,7 +42,7 @@ async function runningByMember(agents: AgentClients, members: LiveMember[]): Pro
     members.map(async (m) => {
       if (m.status === "Offline") return;
       try {
-        const list = await agents.get(m.row.address, true).listInstances();
+        const list = await agents.get(m.row.address, true).listInstances({ brief: true });
         out.set(m.row.nodeId, new Set(list.filter((i) => liveStatus(i).status_code === 103).map((i) => i.name)));
       } catch {
         /* unreachable: its instances count as stopped; the planner refuses an offline member */
