@@ -21,8 +21,7 @@ import {
   type InstanceStatusWord,
   type RuntimeState,
 } from "../drivers/driver.ts";
-import { haltSignal, rawLxcLines } from "../drivers/lxc/config.ts";
-import { validateLimits } from "../drivers/lxc/limits.ts";
+import { haltSignal } from "../drivers/lxc/config.ts";
 import {
   alreadyExists,
   checkInstanceName,
@@ -34,6 +33,7 @@ import { InstanceFiles } from "../files/instance-files.ts";
 import { mapLimit } from "../map-limit.ts";
 import { ImageStore, type ImageEntry } from "../images/image-store.ts";
 import type { InstanceStreamItem } from "../migration/instance-tar.ts";
+import { readRecord, validateConfig, writeRecord } from "./instance-record.ts";
 import { InstanceMigration } from "./migration.ts";
 import { hostResources, supportedArchitectures, type HostResources } from "../resources/resources.ts";
 import { StoragePool, type PoolConfig, type PoolUsage } from "../storage/pool.ts";
@@ -449,27 +449,4 @@ export class Member {
     });
     return next;
   }
-}
-
-/** Refuses config values the drivers would refuse at start (limits, raw.lxc). */
-export function validateConfig(config: Record<string, string>): void {
-  for (const [k, v] of Object.entries(config)) {
-    if (typeof v !== "string") throw invalidArgument(`Invalid config value for "${k}"`);
-  }
-  const priv = config["security.privileged"];
-  if (priv !== undefined && !["true", "false"].includes(priv.toLowerCase())) {
-    throw invalidArgument(`Invalid security.privileged "${priv}": true or false`);
-  }
-  validateLimits(config);
-  rawLxcLines(config["raw.lxc"] ?? "");
-}
-
-export async function readRecord(dir: string): Promise<InstanceRecord> {
-  return JSON.parse(await readFile(join(dir, "instance.json"), "utf8")) as InstanceRecord;
-}
-
-async function writeRecord(dir: string, record: InstanceRecord): Promise<void> {
-  const file = join(dir, "instance.json");
-  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
 }

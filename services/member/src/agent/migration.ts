@@ -10,7 +10,8 @@ import { packInstance, unpackInstance, type InstanceStreamItem } from "../migrat
 import { changedSince, typedPaths, walkManifest } from "../migration/manifest.ts";
 import { applyPathList, checkPrecopyId, PrecopyLedger } from "../migration/precopy.ts";
 import type { StoragePool } from "../storage/pool.ts";
-import { readRecord, type InstanceView } from "./member.ts";
+import { readRecord } from "./instance-record.ts";
+import type { InstanceView } from "./member.ts";
 
 export interface MigrationHost {
   /** This member's name. */
