@@ -32,6 +32,7 @@ import { clusterEvacuationRoutes } from "./routes/cluster-evacuation.ts";
 import { containersAsInstances } from "./routes/containers.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { instanceRoutes } from "./routes/instances.ts";
+import { instanceExecRoutes } from "./routes/instance-exec.ts";
 import { instanceFileRoutes } from "./routes/instance-files.ts";
 import { scriptletRoutes } from "./routes/scriptlet.ts";
 import { networkRoutes } from "./routes/networks.ts";
@@ -289,6 +290,7 @@ function buildApp(ctx: GatewayContext, opts: { bodyLimit: number; https?: { key:
   app.register(clusterGroupRoutes(ctx));
   app.register(imageRoutes(ctx));
   app.register(instanceRoutes(ctx));
+  app.register(instanceExecRoutes(ctx));
   app.register(instanceFileRoutes(ctx));
   app.register(scriptletRoutes(ctx));
   return app;

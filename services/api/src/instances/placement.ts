@@ -25,6 +25,14 @@ export interface LiveMember {
   status: "Online" | "Offline" | "Evacuated";
 }
 
+/** The member that owns instance `i`, refusing one that cannot be reached now (a clear 503 rather than a hang). */
+export async function ownerOf(db: Database, i: { name: string; nodeId: string }): Promise<LiveMember> {
+  const m = (await liveMembers(db)).find((x) => x.row.nodeId === i.nodeId);
+  if (!m) throw new ApiError(500, `The cluster member of instance "${i.name}" is no longer in the cluster`);
+  if (m.status === "Offline") throw new ApiError(503, `Cluster member "${m.row.name}" is offline`);
+  return m;
+}
+
 /** Every member with its status now (Online / Offline / Evacuated). */
 export async function liveMembers(db: Database): Promise<LiveMember[]> {
   const [rows, stored] = await Promise.all([listMembers(db), readStoredConfig(db)]);

@@ -14,7 +14,7 @@ import { lifecycleEvent, publishStatements, requestor } from "../events/events.t
 import { agentError, AgentClients } from "../instances/agents.ts";
 import { fileHeaders, requestPath, writeRequest } from "../instances/file-headers.ts";
 import { findInstance, type InstanceRow } from "../instances/instances.ts";
-import { liveMembers, type LiveMember } from "../instances/placement.ts";
+import { ownerOf, type LiveMember } from "../instances/placement.ts";
 import { ApiError, sendSync } from "../response.ts";
 import type { GatewayContext } from "../server.ts";
 import { queryParam, requestProject } from "./objects.ts";
@@ -56,10 +56,7 @@ export function instanceFileRoutes(ctx: GatewayContext) {
     const i = await findInstance(ctx.db, project, req.params.name);
     const path = requestPath(queryParam(req, "path"));
     if (i.power === "CREATING") throw ApiError.badRequest("The instance is being created");
-    const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
-    if (!m) throw new ApiError(500, `The cluster member of instance "${i.name}" is no longer in the cluster`);
-    if (m.status === "Offline") throw new ApiError(503, `Cluster member "${m.row.name}" is offline`);
-    return { i, m, path };
+    return { i, m: await ownerOf(ctx.db, i), path };
   }
 
   async function published(action: string, i: InstanceRow, m: LiveMember, path: string, req: FileRequest): Promise<void> {

@@ -6,7 +6,6 @@
 // creates it there (and starts it when asked). State changes and deletion are task
 // operations forwarded to the owning member. Listings ask every member once (a short
 // deadline), so an unreachable member shows its instances as Error, never hangs.
-import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
@@ -29,7 +28,6 @@ import {
   type InstanceRow,
   type LiveStatus,
 } from "../instances/instances.ts";
-import { endSession, newSession, send } from "../instances/exec.ts";
 import { expand, loadExpander, type Expander } from "../instances/expand.ts";
 import { instanceListing } from "../instances/listing.ts";
 import { listingCollection } from "./containers.ts";
@@ -37,7 +35,7 @@ import { moveStoppedInstance } from "../evacuation/move.ts";
 import { agentPoolName, ensurePool, requirePool, rootDiskPool } from "../storage/pools.ts";
 import { EVACUATION_MODES } from "../../../placement/src/evacuation/plan.ts";
 import { matches, parseFilter } from "../instances/filter.ts";
-import { liveMembers, placeNewInstance, placementTurn, type LiveMember } from "../instances/placement.ts";
+import { liveMembers, ownerOf, placeNewInstance, placementTurn, type LiveMember } from "../instances/placement.ts";
 import { startTask } from "../operations/tasks.ts";
 import { sendAsync, view } from "../operations/store.ts";
 import { ApiError, sendSync } from "../response.ts";
@@ -81,18 +79,6 @@ const putSchema = z.object({
   ephemeral: z.boolean().optional(),
 });
 
-const execSchema = z.object({
-  command: z.array(z.string()).min(1),
-  environment: z.record(z.string(), z.string()).nullish(),
-  interactive: z.boolean().optional(),
-  "wait-for-websocket": z.boolean().optional(),
-  "record-output": z.boolean().optional(),
-  width: z.number().optional(),
-  height: z.number().optional(),
-  user: z.number().optional(),
-  group: z.number().optional(),
-  cwd: z.string().optional(),
-});
 const moveSchema = z
   .object({
     name: z.string().optional(),
@@ -102,7 +88,6 @@ const moveSchema = z
     project: z.string().optional(),
   })
   .passthrough();
-const controlSchema = z.object({ command: z.string(), args: z.record(z.string(), z.string()).nullish(), signal: z.number().optional() });
 
 const listQuery = z.object({ recursion: z.enum(["0", "1", "2"]).optional(), "all-projects": z.string().optional(), filter: z.string().optional() }).passthrough();
 
@@ -131,13 +116,7 @@ export function instanceRoutes(ctx: GatewayContext) {
   const event = (action: string, i: { project: string; name: string }, location: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
     publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${i.name}`, location, requestor: requestor(req), project: i.project, context }));
 
-  /** The owning member, refusing one that cannot be reached now (a clear 503 rather than a hang). */
-  async function owner(i: InstanceRow): Promise<LiveMember> {
-    const m = (await liveMembers(ctx.db)).find((x) => x.row.nodeId === i.nodeId);
-    if (!m) throw new ApiError(500, `The cluster member of instance "${i.name}" is no longer in the cluster`);
-    if (m.status === "Offline") throw new ApiError(503, `Cluster member "${m.row.name}" is offline`);
-    return m;
-  }
+  const owner = (i: InstanceRow) => ownerOf(ctx.db, i);
 
   /** Whether the instance is anything but stopped on its member now (an agent failure is the LXD error). */
   async function notStopped(i: InstanceRow, m: LiveMember): Promise<boolean> {
@@ -474,98 +453,6 @@ export function instanceRoutes(ctx: GatewayContext) {
         },
         describe: (e) => agentMessage(e),
         log,
-      });
-      return sendAsync(reply, view(op));
-    });
-
-    app.post("/1.0/instances/:name/exec", async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
-      const project = await requestProject(ctx.db, req);
-      const i = await findInstance(ctx.db, project, req.params.name);
-      const parsed = execSchema.safeParse(req.body ?? null);
-      if (!parsed.success) throw badBody(parsed.error);
-      const b = parsed.data;
-      if (!b["wait-for-websocket"]) throw ApiError.badRequest("Only exec with wait-for-websocket is supported yet (lxc exec)");
-      const interactive = b.interactive ?? false;
-      const m = await owner(i);
-      const agent = agents.get(m.row.address);
-      let running = false;
-      try {
-        running = liveStatus(await agent.instanceState(i.agentName)).status_code === 103;
-      } catch (e) {
-        throw agentError(e, m.row.name);
-      }
-      if (!running) throw ApiError.badRequest("Instance is not running");
-      // The session exists before the 202 reaches the client (it connects at once).
-      const session = newSession(randomUUID(), interactive);
-      const { op } = await startTask(ctx.db, {
-        id: session.id,
-        class: "websocket",
-        description: "Executing command",
-        project,
-        location: m.row.name,
-        resources: { containers: [`/1.0/containers/${i.name}`], instances: [`/1.0/instances/${i.name}`] },
-        metadata: { fds: session.secrets },
-        run: async () => {
-          const s = session;
-          try {
-            await s.connected;
-            const ws = (fd: string) => s.sockets.get(fd);
-            const out = interactive ? ws("0") : ws("1");
-            const err = interactive ? ws("0") : ws("2");
-            let writes: Promise<void> = Promise.resolve();
-            const x = agent.exec(
-              {
-                name: i.agentName,
-                command: b.command,
-                environment: b.environment ?? {},
-                cwd: b.cwd ?? "",
-                interactive,
-                window: { width: b.width ?? 80, height: b.height ?? 24 },
-                uid: b.user ?? 0,
-                gid: b.group ?? 0,
-              },
-              {
-                onStdout: (chunk) => void (writes = writes.then(() => send(out, chunk))),
-                onStderr: (chunk) => void (writes = writes.then(() => send(err, chunk))),
-              },
-            );
-            s.inbox("0").read(
-              (bytes) => {
-                // A client may mark stdin's end with an empty message as well as with a close.
-                if (!interactive && bytes.length === 0) x.closeStdin();
-                else x.write(bytes);
-              },
-              () => {
-                if (!interactive) x.closeStdin();
-              },
-            );
-            s.inbox("control").read((bytes) => {
-              let msg: unknown;
-              try {
-                msg = JSON.parse(bytes.toString("utf8"));
-              } catch {
-                return;
-              }
-              const c = controlSchema.safeParse(msg);
-              if (!c.success) return;
-              if (c.data.command === "window-resize") {
-                const w = Number(c.data.args?.width ?? 0);
-                const h = Number(c.data.args?.height ?? 0);
-                if (w > 0 && h > 0) x.resize(w, h);
-              } else if (c.data.command === "signal" && c.data.signal) x.signal(c.data.signal);
-            });
-            const result = await x.result;
-            await writes;
-            return { metadata: { fds: s.secrets, return: result.exitCode } };
-          } finally {
-            endSession(s);
-          }
-        },
-        describe: (e) => agentMessage(e),
-        log,
-      }).catch((e: unknown) => {
-        endSession(session);
-        throw e;
       });
       return sendAsync(reply, view(op));
     });
