@@ -24,6 +24,7 @@ import { LiveTls } from "../../raft/src/transport/live-tls.ts";
 import { watchClusterCertificate } from "./cluster/certificate-rotation.ts";
 import { MemberClients } from "./cluster/member-service.ts";
 import { ReadCache, type WatchSource } from "./cache/read-cache.ts";
+import { tablesWrittenBy } from "./cache/written-tables.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { clusterGroupRoutes } from "./routes/cluster-groups.ts";
 import { clusterJoinRoutes } from "./routes/cluster-join.ts";
@@ -125,7 +126,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const tls = opts.tls ?? new LiveTls({ cert: opts.cert, key: opts.key, ca: opts.cert });
   const members = new MemberClients(tls);
   // Reads of small, hot tables come from memory while the database's Watch stream
-  // says they did not change; any write through this gateway drops them at once.
+  // says they did not change; a write through this gateway drops those of the tables it
+  // writes at once.
   const cache = new ReadCache(hasWatch(opts.db) ? opts.db : { watch: () => () => undefined });
   const db = clearingOnWrite(opts.db, cache);
   const trust = new TrustCache(db, undefined, cache);
@@ -326,7 +328,11 @@ function clearingOnWrite(db: Database, cache: ReadCache): Database {
     try {
       return await db.exec(statements, opts);
     } finally {
-      cache.clear();
+      // Only the reads of the tables written: creating instances in a burst keeps the
+      // cached members, config, projects and profiles (each a linearizable read).
+      const tables = tablesWrittenBy(statements);
+      if (tables) cache.invalidate(tables);
+      else cache.clear();
     }
   });
 }

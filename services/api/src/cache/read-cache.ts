@@ -1,6 +1,6 @@
 // Reads the gateway serves from memory: results of queries on a few small tables
 // (config, members, groups), dropped as soon as the database's Watch stream reports a
-// change to one of their tables, and whenever this gateway writes anything. While
+// change to one of their tables, and whenever this gateway writes to one. While
 // the stream is not live (starting, broken, reconnecting) nothing is cached, so a
 // missed change can never leave a stale answer behind. A read may still be older
 // than a write another gateway finished a moment ago, by the stream's delivery delay
