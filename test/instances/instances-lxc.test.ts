@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { LXC } from "../api/support.ts";
+import { LXC, monitor } from "../api/support.ts";
 import { containerSuite } from "./support.ts";
 import { lxcSkipReason } from "../../services/member/test/support/env.ts";
 
@@ -139,6 +139,37 @@ describe("instances and images across members (real processes, real containers, 
     assert.equal((await list()).find((i) => i.name === "eph1"), undefined);
     assert.match(await fails("info", "eph1"), /not found/i);
     created.delete("eph1");
+  });
+
+  test("an instance powered off from inside is recorded stopped (instance-shutdown at its member); an ephemeral one is deleted", async () => {
+    await launch("self1", "--target", "member1");
+    await launch("eph2", "--ephemeral", "--target", "member3");
+    const mon = monitor(["--type=lifecycle", "--format", "json"], c.env, 60_000);
+    await new Promise((r) => setTimeout(r, 500)); // let it connect
+    // busybox's poweroff signals init, which shuts down (about 2 s).
+    await run("exec", "self1", "--", "poweroff");
+    await run("exec", "eph2", "--", "poweroff");
+    const events = () =>
+      mon
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { location?: string; metadata: { action?: string; source?: string } });
+    const seen = (action: string, name: string) => events().find((e) => e.metadata.action === action && e.metadata.source === `/1.0/instances/${name}`);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !(seen("instance-shutdown", "self1") && seen("instance-deleted", "eph2"))) await new Promise((r) => setTimeout(r, 300));
+    mon.stop();
+    assert.equal(seen("instance-shutdown", "self1")?.location, "member1", `events: ${mon.output().slice(0, 2000)}`);
+    assert.equal(seen("instance-shutdown", "eph2")?.location, "member3");
+    assert.equal(seen("instance-deleted", "eph2")?.location, "member3");
+    const rows = await list();
+    assert.equal(rows.find((i) => i.name === "self1")?.status, "Stopped");
+    assert.equal(rows.find((i) => i.name === "eph2"), undefined, "the ephemeral instance is gone");
+    created.delete("eph2");
+    await ok("start", "self1");
+    assert.equal((await list()).find((i) => i.name === "self1")?.status, "Running");
+    await ok("delete", "--force", "self1");
+    created.delete("self1");
   });
 
   test("errors: unknown image, unknown member, unknown group, duplicate name, bad name", async () => {

@@ -30,6 +30,7 @@ import { decodeJoinToken } from "./join-tokens.ts";
 import { insertMemberStatements, MEMBER_STATE } from "./members.ts";
 import { addMemberService, hostArchitecture, MemberClients } from "./member-service.ts";
 import { MemberEventBus } from "../events/member-events.ts";
+import { watchSelfStops } from "../instances/self-stops.ts";
 
 /** How long a graceful stop spends handing the role over before it stops anyway. */
 const HANDOVER_MS = 5_000;
@@ -187,6 +188,8 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (node.isLeader() && !leading) coordinator.poke();
     leading = node.isLeader();
   }, 50);
+  // Instances that stop by themselves are recorded (and ephemeral ones deleted) by their member.
+  const stopSelfStopWatch = watchSelfStops({ agent, db, nodeId: me.nodeId, name: () => me.name, log: eventLog });
   const stopCertificateWatch = watchClusterCertificate({ db, tls, certPath, keyPath, stale: true, log: (l) => eventLog(`${me.name}: ${l}`) });
 
   let closed = false;
@@ -194,6 +197,7 @@ export async function startMember(opts: MemberOptions): Promise<Member> {
     if (closed) return;
     closed = true;
     stopCertificateWatch();
+    stopSelfStopWatch();
     stopPlanWatch();
     clearInterval(leadership);
     coordinator.close();

@@ -107,6 +107,8 @@ export class Member {
   /** Per-instance operation chains: one operation at a time per instance. */
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly migration: InstanceMigration;
+  /** Instances this agent started and has not stopped: one gone from the driver's running set stopped by itself. */
+  private readonly expectedRunning = new Set<string>();
 
   constructor(opts: MemberOptions) {
     this.name = opts.name;
@@ -141,6 +143,7 @@ export class Member {
       if (!this.pools.has(p.name)) this.pools.set(p.name, new StoragePool(p, this.name));
     }
     for (const pool of this.pools.values()) await this.openPool(pool);
+    for (const name of await this.driver.runningNames([...this.index.keys()])) this.expectedRunning.add(name);
   }
 
   // ---- pools ----
@@ -249,6 +252,7 @@ export class Member {
         await writeRecord(paths.dir, record);
       }
       await this.driver.start(record, paths);
+      this.expectedRunning.add(name);
       return this.view(name);
     });
   }
@@ -257,6 +261,7 @@ export class Member {
     return this.locked(name, async () => {
       const { record, paths } = await this.load(name);
       const t0 = performance.now();
+      this.expectedRunning.delete(name);
       const { clean } = await this.driver.stop(record, paths, { timeoutMs: timeoutMs || this.defaultStopTimeoutMs, force });
       return { view: await this.view(name), clean, elapsedMs: Math.round(performance.now() - t0) };
     });
@@ -273,12 +278,28 @@ export class Member {
       const { record, pool, paths } = await this.load(name);
       if ((await this.runtime(record, paths)).status !== "Stopped") {
         if (!force) throw preconditionFailed("The instance is currently running, stop it first");
+        this.expectedRunning.delete(name);
         await this.driver.stop(record, paths, { timeoutMs: 0, force: true });
       }
       await this.driver.forget(record);
+      this.expectedRunning.delete(name);
       this.index.delete(name);
       await pool.remove(name);
     });
+  }
+
+  /**
+   * Instances that stopped by themselves (a poweroff inside, a crash) since the last
+   * call: started by this agent, not stopped by it, not running now. Instances with an
+   * operation in progress are left for the next call.
+   */
+  async stoppedByThemselves(): Promise<string[]> {
+    const names = [...this.expectedRunning].filter((n) => !this.locks.has(n));
+    if (!names.length) return [];
+    const running = await this.driver.runningNames(names);
+    const gone = names.filter((n) => !running.has(n) && this.expectedRunning.has(n) && !this.locks.has(n));
+    for (const n of gone) this.expectedRunning.delete(n);
+    return gone;
   }
 
   async get(name: string): Promise<InstanceView> {
