@@ -2,19 +2,12 @@
 // way the database's Watch stream reports them (services/raft/src/db/sql-scan.ts), so
 // a write drops only the cached reads of those tables. Undefined when a statement's
 // tables cannot be told: the caller then drops everything.
-import { tokenize, writtenTables } from "../../../raft/src/db/sql-scan.ts";
-
-const known = new Map<string, string[]>();
+import { tablesWrittenBy as tablesOf } from "../../../raft/src/db/sql-scan.ts";
 
 export function tablesWrittenBy(statements: readonly { sql: string }[]): string[] | undefined {
   const out = new Set<string>();
   for (const { sql } of statements) {
-    let tables = known.get(sql);
-    if (!tables) {
-      tables = writtenTables(tokenize(sql));
-      if (known.size >= 1024) known.delete(known.keys().next().value!);
-      known.set(sql, tables);
-    }
+    const tables = tablesOf(sql);
     // A statement that writes no table we can name (or only reads): tell nothing apart.
     if (tables.length === 0) return undefined;
     for (const t of tables) out.add(t);

@@ -22,7 +22,7 @@ import { ApiError } from "../response.ts";
 import type { Database } from "../schema.ts";
 import type { MemberClients } from "../cluster/member-service.ts";
 import { scriptletSession } from "../placement/scriptlet-run.ts";
-import { lifecycleEvent, publishStatements } from "../events/events.ts";
+import { instanceEvent } from "../events/events.ts";
 import { dropStaleCopies, moveStoppedInstance, precopyInstance, stopCleanThenForced } from "./move.ts";
 import { listPools } from "../storage/pools.ts";
 
@@ -172,7 +172,7 @@ async function runStep(db: Database, agents: AgentClients, members: LiveMember[]
   const label = `"${s.name}"${s.project === "default" ? "" : ` in project "${s.project}"`}`;
   // Lifecycle events in the batch of the change they report (no requestor: the coordinator acts).
   const event = (action: string, location: string, context?: Record<string, unknown>) =>
-    publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${encodeURIComponent(s.name)}`, location, project: s.project, context }));
+    instanceEvent(action, s, location, { context });
 
   if (s.action === "stop") {
     const stopped = s.stopFirst && (await isRunning(agents, cur, row.agentName));

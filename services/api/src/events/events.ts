@@ -64,3 +64,13 @@ export function lifecycleEvent(opts: {
   if (opts.project) ev.project = opts.project;
   return ev;
 }
+
+/** The statements publishing an instance's lifecycle event (LXD's source: /1.0/instances/NAME, in its project). */
+export function instanceEvent(
+  action: string,
+  i: { project: string; name: string },
+  location: string,
+  opts: { requestor?: Requestor; context?: Record<string, unknown> } = {},
+): ExecStatement[] {
+  return publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${encodeURIComponent(i.name)}`, location, project: i.project, ...opts }));
+}

@@ -5,7 +5,7 @@
 // deleted (as LXD does) — its files on this member, then its row, with
 // `instance-deleted`. Every write is guarded by the row still naming this member.
 import type { Member as AgentMember } from "../../../member/src/agent/member.ts";
-import { lifecycleEvent, publishStatements } from "../events/events.ts";
+import { instanceEvent } from "../events/events.ts";
 import type { Database } from "../schema.ts";
 
 export interface SelfStopOptions {
@@ -38,7 +38,7 @@ async function check(opts: SelfStopOptions): Promise<void> {
     const row = r.rows[0];
     if (!row) continue;
     const [project, name, ephemeral] = [String(row[0]), String(row[1]), Number(row[2]) !== 0];
-    const event = (action: string) => publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${encodeURIComponent(name)}`, location: opts.name(), project }));
+    const event = (action: string) => instanceEvent(action, { project, name }, opts.name());
     const mine = "WHERE project = ? AND name = ? AND node_id = ?";
     if (ephemeral) {
       await opts.agent.delete(agentName).catch((e: unknown) => opts.log(`ephemeral ${name} stopped; deleting its files failed: ${e instanceof Error ? e.message : String(e)}`));

@@ -10,7 +10,7 @@
 // events (instance-file-pushed / instance-file-deleted).
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
+import { instanceEvent, requestor } from "../events/events.ts";
 import { agentError, AgentClients } from "../instances/agents.ts";
 import { fileHeaders, requestPath, writeRequest } from "../instances/file-headers.ts";
 import { findInstance, type InstanceRow } from "../instances/instances.ts";
@@ -60,9 +60,8 @@ export function instanceFileRoutes(ctx: GatewayContext) {
   }
 
   async function published(action: string, i: InstanceRow, m: LiveMember, path: string, req: FileRequest): Promise<void> {
-    const ev = lifecycleEvent({ action, source: `/1.0/instances/${i.name}`, location: m.row.name, requestor: requestor(req), project: i.project, context: { path } });
     try {
-      await ctx.db.exec(publishStatements(ev));
+      await ctx.db.exec(instanceEvent(action, i, m.row.name, { requestor: requestor(req), context: { path } }));
     } catch (e) {
       process.stderr.write(`shoal-api: ${action} event for ${i.name}:${path} not published: ${(e as Error).message}\n`);
     }

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { ExecStatement } from "../../../raft/src/node/database-client.ts";
 import type { DeviceConfig, InstanceStateReply } from "../../../../proto/gen/member.ts";
-import { lifecycleEvent, publishStatements, requestor } from "../events/events.ts";
+import { instanceEvent, requestor } from "../events/events.ts";
 import { findAlias, findImage, holderStatement, imageHolders, imageProject } from "../images/images.ts";
 import { agentError, agentMessage, AgentClients } from "../instances/agents.ts";
 import {
@@ -114,7 +114,7 @@ export function instanceRoutes(ctx: GatewayContext) {
   const agents = new AgentClients(ctx.tls);
   const log = (line: string) => process.stderr.write(`shoal-api: ${line}\n`);
   const event = (action: string, i: { project: string; name: string }, location: string, req: FastifyRequest, context?: Record<string, unknown>): ExecStatement[] =>
-    publishStatements(lifecycleEvent({ action, source: `/1.0/instances/${i.name}`, location, requestor: requestor(req), project: i.project, context }));
+    instanceEvent(action, i, location, { requestor: requestor(req), context });
 
   const owner = (i: InstanceRow) => ownerOf(ctx.db, i);
 

@@ -7,14 +7,14 @@
 // Unlike production, a write is applied before exec() returns its promise (a test may
 // rely on that). Reads go straight to the state machine. Membership calls and status
 // are not supported.
-import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { checkCommand, encodeCommand, InvalidCommandError, type Batch, type Command } from "../../../raft/src/db/command.ts";
+import { checkCommand, encodeCommand, InvalidCommandError, type Command } from "../../../raft/src/db/command.ts";
 import { migrationRequestId } from "../../../raft/src/db/migrations.ts";
 import type { Param } from "../../../raft/src/db/param.ts";
 import type { ApplyResult, StatementResult } from "../../../raft/src/db/result.ts";
 import { SqliteStateMachine } from "../../../raft/src/db/state-machine.ts";
-import { DatabaseClientError } from "../../../raft/src/node/database-client.ts";
+import { DatabaseClientError, execRequest } from "../../../raft/src/node/database-client.ts";
+import { batchOf } from "../../../raft/src/node/database-service.ts";
 import { paramToValue, valueToParam } from "../../../raft/src/node/value-codec.ts";
 import { MIGRATIONS, type Database, type Migration } from "../../src/schema.ts";
 
@@ -51,22 +51,8 @@ export async function memoryDatabase(migrations: Migration[] = MIGRATIONS): Prom
 
   const db: MemoryDatabase = {
     async exec(statements, opts = {}) {
-      const batch: Batch = {
-        kind: "batch",
-        requestId: opts.requestId ?? randomUUID(),
-        statements: statements.map((s) => ({
-          sql: s.sql,
-          params: (s.params ?? []).map(overTheWire),
-          ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
-        })),
-        preconditions: (opts.preconditions ?? []).map((p) => ({
-          sql: p.sql,
-          params: (p.params ?? []).map(overTheWire),
-          ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
-          ...(p.expectValue !== undefined ? { expectValue: overTheWire(p.expectValue) } : {}),
-          ...(p.message ? { message: p.message } : {}),
-        })),
-      };
+      // Encoded as the client sends it and decoded as the service applies it.
+      const batch = batchOf(execRequest(statements, opts));
       const { index, results } = apply(batch);
       return { appliedIndex: index, results: results.map((r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) })) };
     },

@@ -74,19 +74,8 @@ export async function applyPathList(staged: string, items: AsyncIterable<Instanc
   // Our own walk found these (no symlink followed), so removing them stays inside `staged`.
   for (const path of removals(manifest, wanted)) await rm(join(staged, path), { recursive: true, force: true });
   const first = next;
-  return {
-    [Symbol.asyncIterator]: () => {
-      let pending: IteratorResult<InstanceStreamItem> | undefined = first;
-      return {
-        next: async () => {
-          if (pending) {
-            const r = pending;
-            pending = undefined;
-            return r;
-          }
-          return it.next();
-        },
-      };
-    },
-  };
+  // The first non-path item was already read: hand it on, then the rest.
+  return (async function* () {
+    for (let n = first; !n.done; n = await it.next()) yield n.value;
+  })();
 }

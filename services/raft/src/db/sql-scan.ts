@@ -187,3 +187,17 @@ export function writtenTables(tokens: Token[]): string[] {
   }
   return [...tables];
 }
+
+// Which tables a SQL text writes never changes, and callers repeat the same texts.
+const writtenBy = new Map<string, string[]>();
+
+/** writtenTables of a SQL text, remembered per text (the state machine and the gateway's cache ask for the same ones). */
+export function tablesWrittenBy(sql: string): string[] {
+  let tables = writtenBy.get(sql);
+  if (!tables) {
+    tables = writtenTables(tokenize(sql));
+    if (writtenBy.size >= 2048) writtenBy.delete(writtenBy.keys().next().value!);
+    writtenBy.set(sql, tables);
+  }
+  return tables;
+}

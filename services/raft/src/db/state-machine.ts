@@ -13,7 +13,7 @@ import { type Param, type Params, describeParam, fromSqlite, paramEquals } from 
 import { type ApplyErrorCode, type ApplyResult, type StatementResult, decodeResult, encodeResult } from "./result.ts";
 import { type RaftPosition, installFile, readRaftPosition, removeSidecars, sealSnapshotFile } from "./snapshot-files.ts";
 import { NondeterministicSqlError, installDeterminismGuards } from "./sql-functions.ts";
-import { leadingKeyword, tokenize, writtenTables } from "./sql-scan.ts";
+import { leadingKeyword, tablesWrittenBy, tokenize } from "./sql-scan.ts";
 
 export interface AppliedEvent {
   kind: "command" | "noop" | "conf" | "restore";
@@ -81,18 +81,6 @@ class Abort extends Error {
 const bindArgs = (params: Params): unknown[] => (Array.isArray(params) ? params : [params]);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-// Which tables a SQL text writes never changes; commands repeat the same texts.
-const writtenBy = new Map<string, string[]>();
-
-function tablesWrittenBy(sql: string): string[] {
-  let tables = writtenBy.get(sql);
-  if (!tables) {
-    tables = writtenTables(tokenize(sql));
-    if (writtenBy.size >= 2048) writtenBy.delete(writtenBy.keys().next().value!);
-    writtenBy.set(sql, tables);
-  }
-  return tables;
-}
 
 export class SqliteStateMachine {
   readonly path: string;

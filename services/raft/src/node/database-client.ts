@@ -56,6 +56,25 @@ interface PendingWrite {
   attempt: number;
 }
 
+/** The ExecRequest a write is sent as (a fresh request id unless given: retries reuse it). */
+export function execRequest(statements: ExecStatement[], opts: { preconditions?: ExecPrecondition[]; requestId?: string } = {}): pb.ExecRequest {
+  return {
+    requestId: opts.requestId ?? randomUUID(),
+    statements: statements.map((s) => ({
+      sql: s.sql,
+      params: (s.params ?? []).map(paramToValue),
+      ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
+    })),
+    preconditions: (opts.preconditions ?? []).map((p) => ({
+      sql: p.sql,
+      params: (p.params ?? []).map(paramToValue),
+      message: p.message ?? "",
+      ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
+      ...(p.expectValue !== undefined ? { expectValue: paramToValue(p.expectValue) } : {}),
+    })),
+  };
+}
+
 export class ClusterDatabaseClient {
   private readonly clients: LeaderClients;
   private preferred: string;
@@ -74,21 +93,7 @@ export class ClusterDatabaseClient {
   }
 
   async exec(statements: ExecStatement[], opts: { preconditions?: ExecPrecondition[]; requestId?: string } = {}): Promise<ExecResult> {
-    const req: pb.ExecRequest = {
-      requestId: opts.requestId ?? randomUUID(),
-      statements: statements.map((s) => ({
-        sql: s.sql,
-        params: (s.params ?? []).map(paramToValue),
-        ...(s.expectChanges !== undefined ? { expectChanges: s.expectChanges } : {}),
-      })),
-      preconditions: (opts.preconditions ?? []).map((p) => ({
-        sql: p.sql,
-        params: (p.params ?? []).map(paramToValue),
-        message: p.message ?? "",
-        ...(p.expectRows !== undefined ? { expectRows: p.expectRows } : {}),
-        ...(p.expectValue !== undefined ? { expectValue: paramToValue(p.expectValue) } : {}),
-      })),
-    };
+    const req = execRequest(statements, opts);
     return new Promise((resolve, reject) => this.enqueue({ req, resolve, reject, deadline: Date.now() + this.timeoutMs, attempt: 0 }));
   }
 

@@ -196,7 +196,17 @@ function databaseHandlers(node: DatabaseNode, leaders: LeaderClients): pb.Databa
 
 async function execOne(node: DatabaseNode, req: pb.ExecRequest): Promise<pb.ExecReply> {
   if (!req.requestId) throw DatabaseError.invalid("request_id is required (it makes retries safe)");
-  const batch: Batch = {
+  const { index, result } = await node.exec(batchOf(req));
+  const ok = unwrap(result);
+  return {
+    appliedIndex: index,
+    results: ok.map((r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) })),
+  };
+}
+
+/** The state machine's batch for an ExecRequest (as the service applies it). */
+export function batchOf(req: pb.ExecRequest): Batch {
+  return {
     kind: "batch",
     requestId: req.requestId,
     statements: req.statements.map((s) => ({
@@ -211,12 +221,6 @@ async function execOne(node: DatabaseNode, req: pb.ExecRequest): Promise<pb.Exec
       ...(p.expectValue !== undefined ? { expectValue: valueToParam(p.expectValue) } : {}),
       ...(p.message ? { message: p.message } : {}),
     })),
-  };
-  const { index, result } = await node.exec(batch);
-  const ok = unwrap(result);
-  return {
-    appliedIndex: index,
-    results: ok.map((r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) })),
   };
 }
 
